@@ -1,0 +1,1 @@
+"""Command-line tools that turn genomes, peaks and tables into jaxssl shard sets."""

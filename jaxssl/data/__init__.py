@@ -1,0 +1,1 @@
+"""Shard sets: ArrayRecord storage, manifests and the grain input pipeline."""
