@@ -1,0 +1,131 @@
+"""What every sequence model shares: the token-in/logits-out contract, pooling and the head.
+
+A model subclasses ``SequenceModel`` and implements ``_features`` on one-hot input; the base
+class owns the one-hot, the compute dtype, the linear head and the float32 cast of logits, so
+the mixed-precision rules (params float32, compute in ``dtype``, loss in float32) hold for
+every architecture without each one repeating them. No BatchNorm anywhere: the train state
+stays params-only, so results do not depend on how a batch is split across devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxssl.augment import one_hot
+
+
+class SequenceModel(nnx.Module):
+    """uint8 tokens [B, L] -> float32 logits [B, T], plus ``features`` for self-supervision.
+
+    Attributes: ``name`` (registry name), ``num_outputs`` (T), ``seq_len`` (the length the
+    defaults were sized for), ``feature_dim`` (D of the pooled vector feeding the head),
+    ``seq_feature_dim`` (channels of the per-position features; equals ``feature_dim`` unless
+    an architecture says otherwise), ``dtype`` (compute dtype) and ``hparams`` (a dict).
+    """
+
+    name: ClassVar[str] = "sequence_model"
+    DEFAULT_HPARAMS: ClassVar[dict[str, Any]] = {}
+
+    def __init__(
+        self,
+        *,
+        num_outputs: int,
+        seq_len: int,
+        feature_dim: int,
+        seq_feature_dim: int,
+        head_dropout: float,
+        hparams: dict[str, Any],
+        dtype: jnp.dtype,
+        rngs: nnx.Rngs,
+    ):
+        self.num_outputs = num_outputs
+        self.seq_len = seq_len
+        self.feature_dim = feature_dim
+        self.seq_feature_dim = seq_feature_dim
+        self.dtype = dtype
+        # A dict would make the graphdef unhashable (and so un-jittable): keep sorted items.
+        self._hparam_items = tuple(sorted(hparams.items()))
+        # Dropout layers hold no rng state of their own: the caller passes `rngs` per call,
+        # so the module's state is exactly its parameters.
+        self.head_dropout = nnx.Dropout(head_dropout)
+        self.head = nnx.Linear(feature_dim, num_outputs, dtype=dtype, rngs=rngs)
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return dict(self._hparam_items)
+
+    def _features(
+        self, x_BL4: jax.Array, *, deterministic: bool, rngs: nnx.Rngs | None
+    ) -> tuple[jax.Array, jax.Array]:
+        raise NotImplementedError
+
+    def features(
+        self, tokens_BL: jax.Array, *, deterministic: bool = True, rngs: nnx.Rngs | None = None
+    ) -> tuple[jax.Array, jax.Array]:
+        """Returns (seq_BLD at the input length L, pooled_BD), both in the compute dtype."""
+        if not deterministic and rngs is None:
+            raise ValueError(
+                f"{self.name}: deterministic=False needs rngs, e.g. rngs=nnx.Rngs(dropout=key)"
+            )
+        if tokens_BL.ndim != 2:
+            raise ValueError(f"{self.name}: expected tokens [B, L], got shape {tokens_BL.shape}")
+        return self._features(
+            one_hot(tokens_BL, self.dtype), deterministic=deterministic, rngs=rngs
+        )
+
+    def __call__(
+        self, tokens_BL: jax.Array, *, deterministic: bool = True, rngs: nnx.Rngs | None = None
+    ) -> jax.Array:
+        _, pooled_BD = self.features(tokens_BL, deterministic=deterministic, rngs=rngs)
+        pooled_BD = self.head_dropout(pooled_BD, deterministic=deterministic, rngs=rngs)
+        return self.head(pooled_BD).astype(jnp.float32)
+
+
+def max_avg_pool(x_BLD: jax.Array) -> jax.Array:
+    """Global max and mean over positions, concatenated: [B, L, D] -> [B, 2D].
+
+    Max says "a motif occurs somewhere" (position-free, which is what most binding labels
+    mean); mean adds how much of it there is. The mean accumulates in float32 under bf16.
+    """
+    mean_BD = jnp.mean(x_BLD, axis=1, dtype=jnp.float32).astype(x_BLD.dtype)
+    return jnp.concatenate([jnp.max(x_BLD, axis=1), mean_BD], axis=-1)
+
+
+def max_pool(x_BLD: jax.Array, size: int) -> jax.Array:
+    """Non-overlapping max pool along L, keeping a partial last window (ceil(L / size) out).
+
+    Keeping the tail window treats both ends of the sequence alike, so pooling does not
+    give the forward and reverse-complement strands different coverage.
+    """
+    if size == 1:
+        return x_BLD
+    return nnx.max_pool(x_BLD, window_shape=(size,), strides=(size,), padding="SAME")
+
+
+def conv(
+    in_features: int,
+    out_features: int,
+    width: int,
+    *,
+    dtype: jnp.dtype,
+    rngs: nnx.Rngs,
+    dilation: int = 1,
+    kernel_init: nnx.Initializer | None = None,
+) -> nnx.Conv:
+    """A length-preserving ('SAME') 1-D convolution computing in ``dtype`` with f32 params."""
+    extra = {} if kernel_init is None else {"kernel_init": kernel_init}
+    return nnx.Conv(
+        in_features,
+        out_features,
+        kernel_size=(width,),
+        kernel_dilation=(dilation,),
+        padding="SAME",
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        rngs=rngs,
+        **extra,
+    )
