@@ -1,0 +1,197 @@
+"""Run configuration: shared sections, per-stage overrides, and validation before any compile.
+
+A run is a list of stages (``config.stages``, comma-separated names). Every stage starts from
+the shared sections (``seed``, ``loss``, ``data``, ``model``, ``train``, ``augment``, ``eval``)
+and applies its own section ``config.<stage name>``, which may override any of them plus
+``objective`` and ``init_from``. So ``--config.finetune.train.learning_rate=1e-4`` changes one
+stage and ``--config.train.batch_size=64`` all of them.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jax
+from ml_collections import ConfigDict
+
+SHARED_SECTIONS = ("seed", "loss", "data", "model", "train", "augment", "eval")
+DTYPES = ("float32", "bfloat16")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key."""
+
+
+def base_config(model_name: str = "deepbind") -> ConfigDict:
+    """Shared defaults of every method; configs/*.py start from here."""
+    c = ConfigDict()
+    c.seed = 0
+    c.loss = "binary"  # "binary": multi-task sigmoid; "multiclass": softmax over a class label
+    c.num_classes = 0  # multiclass only: number of classes (0 = infer from the data's labels)
+
+    c.data = ConfigDict()
+    c.data.path = ""  # labeled shard set (python -m data_prep ...); "" = the built-in toy world
+    c.data.train_split = "train"
+    c.data.valid_split = "valid"
+    c.data.test_split = "test"
+    # Extra training sources mixed with the labeled train split: "DIR[:SPLIT][@PROPORTION],...".
+    # "@P" is the share of each batch drawn from that source (the labeled set has proportion 1).
+    c.data.extra_train = ""
+    c.data.use_labeled_train = True  # False: train only on extra_train (pre-training stages)
+    c.data.toy_world = ConfigDict({"seed": 0, "window": 200})
+
+    c.model = ConfigDict()
+    c.model.name = model_name
+    c.model.hparams = ConfigDict(_default_hparams(model_name))
+
+    c.train = ConfigDict()
+    c.train.steps = 2000
+    c.train.batch_size = 128  # global, over all devices and processes
+    c.train.learning_rate = 1e-3
+    c.train.warmup_steps = 100
+    c.train.final_lr_fraction = 0.01
+    c.train.weight_decay = 1e-2
+    c.train.grad_clip_norm = 1.0
+    c.train.dtype = "float32"  # compute dtype; parameters and loss stay float32
+    c.train.log_every = 50
+    c.train.eval_every = 500
+    c.train.checkpoint_every = 500
+    c.train.keep_checkpoints = 2
+    c.train.selection_metric = "auprc"  # mean over tasks, on the validation split only
+    c.train.progress_bar = True
+
+    c.augment = ConfigDict()
+    c.augment.reverse_complement = True
+    c.augment.max_shift = 3
+    c.augment.substitution_rate = 0.0
+
+    c.eval = ConfigDict()
+    c.eval.batch_size = 512
+    c.eval.rc_average = True
+
+    c.objective = "supervised"
+    c.init_from = ""  # "" | "prev" (previous stage) | path to a run's stage directory
+    return c
+
+
+def _default_hparams(model_name: str) -> dict:
+    try:
+        from jaxssl.models import default_hparams
+    except ImportError:  # models package not importable: validation reports it later
+        return {}
+    try:
+        return default_hparams(model_name)
+    except ValueError:
+        return {}
+
+
+def stage_names(config: ConfigDict) -> list[str]:
+    names = [n.strip() for n in str(config.get("stages", "main")).split(",") if n.strip()]
+    if not names:
+        raise ConfigError("config.stages is empty: list the stages to run, e.g. 'supervised'")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"config.stages={config.stages!r} names a stage twice")
+    return names
+
+
+def _merge(base: ConfigDict, override: ConfigDict, where: str) -> None:
+    for key, value in override.items():
+        if key not in base:
+            raise ConfigError(f"{where}.{key} is not a known setting (known: {sorted(base)})")
+        if isinstance(value, ConfigDict) and isinstance(base[key], ConfigDict):
+            if key == "hparams":  # model hparams: validated against the model later
+                for k, v in value.items():
+                    base[key][k] = v
+            else:
+                _merge(base[key], value, f"{where}.{key}")
+        else:
+            base[key] = value
+
+
+def resolve_stage(config: ConfigDict, name: str) -> ConfigDict:
+    """The full configuration of one stage: shared sections + ``config.<name>`` overrides."""
+    stage = ConfigDict(copy.deepcopy(config.to_dict()))
+    overrides = config.get(name)
+    for other in stage_names(config):
+        if other in stage:
+            del stage[other]
+    if "stages" in stage:
+        del stage["stages"]
+    stage.unlock()
+    if overrides is not None:
+        if not isinstance(overrides, ConfigDict):
+            raise ConfigError(f"config.{name} must be a section of overrides, got {overrides!r}")
+        _merge(stage, overrides, f"config.{name}")
+    stage.stage_name = name
+    return stage
+
+
+def validate_stage(stage: ConfigDict) -> None:
+    """Checks every value that can be checked before data loading and compilation."""
+    where = f"config (stage {stage.stage_name!r})"
+    from jaxssl.models import model_names
+    from jaxssl.objectives import available_objectives
+
+    if stage.model.name not in model_names():
+        raise ConfigError(
+            f"{where}: config.model.name={stage.model.name!r} is not a registered model; "
+            f"choose one of {model_names()}"
+        )
+    if stage.objective not in available_objectives() and stage.objective not in _NON_TRAINING:
+        raise ConfigError(
+            f"{where}: objective={stage.objective!r} unknown; "
+            f"choose one of {available_objectives() + sorted(_NON_TRAINING)}"
+        )
+    from jaxssl.objectives.supervised import LOSS_TYPES
+
+    if stage.loss not in LOSS_TYPES:
+        raise ConfigError(f"{where}: config.loss={stage.loss!r}; expected one of {LOSS_TYPES}")
+    if stage.train.dtype not in DTYPES:
+        raise ConfigError(f"{where}: config.train.dtype={stage.train.dtype!r}; expected {DTYPES}")
+    for key in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every"):
+        if int(stage.train[key]) <= 0:
+            raise ConfigError(f"{where}: config.train.{key}={stage.train[key]} must be positive")
+    if float(stage.train.learning_rate) <= 0:
+        raise ConfigError(f"{where}: config.train.learning_rate must be positive")
+    n_dev, n_proc = jax.device_count(), jax.process_count()
+    for key, value in (
+        ("train.batch_size", stage.train.batch_size),
+        ("eval.batch_size", stage.eval.batch_size),
+    ):
+        if int(value) % n_dev or int(value) % n_proc:
+            raise ConfigError(
+                f"{where}: config.{key}={value} is not divisible by the {n_dev} devices "
+                f"({n_proc} processes); use a multiple of {n_dev}"
+            )
+    from jaxssl.metrics import METRIC_NAMES
+
+    if stage.train.selection_metric not in METRIC_NAMES:
+        raise ConfigError(
+            f"{where}: config.train.selection_metric={stage.train.selection_metric!r}; "
+            f"expected one of {METRIC_NAMES}"
+        )
+    if int(stage.augment.max_shift) < 0:
+        raise ConfigError(f"{where}: config.augment.max_shift must be >= 0")
+    if not 0.0 <= float(stage.augment.substitution_rate) < 1.0:
+        raise ConfigError(f"{where}: config.augment.substitution_rate must be in [0, 1)")
+    if stage.data.path and not (Path(stage.data.path) / "manifest.json").is_file():
+        raise ConfigError(
+            f"{where}: config.data.path={stage.data.path!r} is not a shard set (no manifest.json "
+            "there); make one with `python -m data_prep from-peaks|from-csv ...` or leave it "
+            "empty for the built-in toy world"
+        )
+    init_from = str(stage.init_from)
+    if init_from not in ("", "prev") and not Path(init_from).is_dir():
+        raise ConfigError(
+            f"{where}: config.init_from={init_from!r} is not a directory; give a stage "
+            "directory of an earlier run (WORKDIR/<stage>), 'prev', or ''"
+        )
+
+
+# Stage kinds that run a job instead of an objective's training loop (registered by their modules).
+_NON_TRAINING: set[str] = set()
+
+
+def register_non_training(name: str) -> None:
+    _NON_TRAINING.add(name)

@@ -1,0 +1,46 @@
+"""Metrics to JSON Lines (for scripts and plots) and TensorBoard event files (for people)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+class MetricWriter:
+    def __init__(self, log_dir: Path):
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.log_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        try:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.log_dir / "tensorboard"))
+        except ImportError:  # pragma: no cover - tensorboardX is a dependency
+            self._tb = None
+
+    def write(self, step: int, split: str, scalars: dict[str, float]) -> None:
+        flat = {k: float(v) for k, v in scalars.items()}
+        record = {"step": int(step), "split": split, **{k: _finite(v) for k, v in flat.items()}}
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+        if self._tb is not None:
+            for key, value in flat.items():
+                if math.isfinite(value):
+                    self._tb.add_scalar(f"{split}/{key}", value, step)
+
+    def close(self) -> None:
+        self._jsonl.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def read_metrics(log_dir: Path) -> list[dict]:
+    path = Path(log_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,69 @@
+"""PNG figures a person looks at instead of reading JSON: training curves, ROC and PR curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def training_curves(records: list[dict], out_path: Path, title: str = "") -> None:
+    """Training loss (and learning rate) and validation metrics against step."""
+    train = [r for r in records if r["split"] == "train" and r.get("training_loss") is not None]
+    valid = [r for r in records if r["split"] == "valid"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if train:
+        steps = [r["step"] for r in train]
+        axes[0].plot(steps, [r["training_loss"] for r in train], label="training loss")
+        axes[0].set_xlabel("step")
+        axes[0].set_ylabel("loss")
+        if any(r.get("learning_rate") for r in train):
+            lr_axis = axes[0].twinx()
+            lr_axis.plot(steps, [r.get("learning_rate") or 0 for r in train], "C7--", lw=0.8)
+            lr_axis.set_ylabel("learning rate", color="C7")
+    for metric in ("auroc", "auprc", "mcc"):
+        points = [(r["step"], r[f"mean_{metric}"]) for r in valid if r.get(f"mean_{metric}")]
+        if points:
+            axes[1].plot(*zip(*points, strict=True), marker="o", label=metric)
+    axes[1].set_xlabel("step")
+    axes[1].set_ylabel("validation (mean over tasks)")
+    axes[1].legend(loc="lower right")
+    axes[0].set_title("training")
+    axes[1].set_title("validation")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+
+
+def roc_pr_curves(
+    labels_BT: np.ndarray, probs_BT: np.ndarray, task_names: list[str], out_path: Path, title: str
+) -> None:
+    """One ROC and one precision-recall panel, a curve per task (binary tasks)."""
+    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for t, name in enumerate(task_names):
+        y = labels_BT[:, t]
+        keep = ~np.isnan(y)
+        y, s = y[keep] > 0.5, probs_BT[keep, t]
+        if y.sum() == 0 or (~y).sum() == 0:
+            continue
+        order = np.argsort(-s, kind="mergesort")
+        tp = np.cumsum(y[order])
+        fp = np.cumsum(~y[order])
+        tpr, fpr = tp / y.sum(), fp / (~y).sum()
+        precision = tp / (tp + fp)
+        roc_ax.plot(np.r_[0, fpr], np.r_[0, tpr], label=name)
+        pr_ax.plot(tpr, precision, label=f"{name} (base {y.mean():.2f})")
+    roc_ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    pr_ax.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
+    for ax in (roc_ax, pr_ax):
+        ax.legend(fontsize=8, loc="lower right" if ax is roc_ax else "upper right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,331 @@
+"""The trainer: runs a config's stages in order; each stage is resumable and skipped when done.
+
+Reads top to bottom like big_vision's train.py: config -> mesh -> data -> model -> state ->
+shardings -> one jitted, donated step -> loop. The loop dispatches step t and only then reads
+step t-1's metrics, so the host never waits on the device between steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from ml_collections import ConfigDict
+from tqdm.auto import tqdm
+
+from jaxssl import plots
+from jaxssl.checkpointing import (
+    StageCheckpoints,
+    check_same_architecture,
+    read_model_spec,
+    restore_params,
+    write_model_spec,
+)
+from jaxssl.config import resolve_stage, stage_names, validate_stage
+from jaxssl.data.pipeline import load_split, train_iterator
+from jaxssl.datasets import StageData, resolve_stage_data
+from jaxssl.evaluate import predict_split, split_metrics
+from jaxssl.metric_writer import MetricWriter, read_metrics
+from jaxssl.models import build_model
+from jaxssl.objectives import get_objective
+from jaxssl.optim import make_optimizer
+from jaxssl.predict import make_predict_fn
+from jaxssl.report import format_table, write_report
+from jaxssl.sharding import batch_sharding, make_mesh, replicated, to_global_batch
+from jaxssl.train_state import TrainState, split_model
+
+log = logging.getLogger("jaxssl")
+
+DONE_FILE = "done.json"
+
+# Stage kinds that are jobs rather than training loops (e.g. teacher pseudo-labeling).
+# Signature: runner(stage_config, stage_dir, prev_dir=..., workdir=...) -> stage result dict.
+StageRunner = Callable[..., dict]
+STAGE_RUNNERS: dict[str, StageRunner] = {}
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
+    """Runs every stage of `config` in `workdir`; returns (and writes) the report."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    stages = [resolve_stage(config, name) for name in stage_names(config)]
+    for stage in stages:  # fail on a bad value before any data loading or compilation
+        validate_stage(stage)
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+
+    results: list[dict] = []
+    prev_dir: Path | None = None
+    for stage in stages:
+        stage_dir = workdir / stage.stage_name
+        runner = STAGE_RUNNERS.get(stage.objective, run_training_stage)
+        result = _load_done(stage_dir)
+        if result is None:
+            result = runner(stage, stage_dir, prev_dir=prev_dir, workdir=workdir)
+            _write_done(stage_dir, result)
+        else:
+            log.info("stage %s already complete in %s: skipped", stage.stage_name, stage_dir)
+        results.append(result)
+        write_report(workdir, results)
+        prev_dir = stage_dir
+    print(format_table(results, "valid"))
+    print()
+    print(format_table(results, "test"))
+    print(f"\nreport: {workdir / 'report.json'}")
+    return {"stages": results}
+
+
+def _load_done(stage_dir: Path) -> dict | None:
+    path = stage_dir / DONE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _write_done(stage_dir: Path, result: dict) -> None:
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    tmp = stage_dir / (DONE_FILE + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=_to_builtin))
+    os.replace(tmp, stage_dir / DONE_FILE)
+
+
+def _to_builtin(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _after_step(stage_name: str, step: int) -> None:
+    """Hook called after every completed step; tests replace it to simulate a kill."""
+
+
+def build_stage_model(stage: ConfigDict, data: StageData) -> tuple[nnx.Module, dict]:
+    """The stage's model and its architecture spec (saved beside checkpoints)."""
+    task_names = list(data.manifest.task_names)
+    if stage.loss == "multiclass":
+        num_outputs = int(stage.num_classes) or _infer_num_classes(data)
+    else:
+        num_outputs = len(task_names)
+    if num_outputs <= 0:
+        raise ValueError(f"{data.labeled}: the shard set has no tasks (labels) to train on")
+    dtype = jnp.bfloat16 if stage.train.dtype == "bfloat16" else jnp.float32
+    model = build_model(
+        stage.model.name,
+        num_outputs=num_outputs,
+        seq_len=int(data.manifest.seq_len),
+        rngs=nnx.Rngs(int(stage.seed)),
+        dtype=dtype,
+        **stage.model.hparams.to_dict(),
+    )
+    spec = {
+        "name": stage.model.name,
+        "hparams": dict(model.hparams),
+        "seq_len": int(data.manifest.seq_len),
+        "num_outputs": num_outputs,
+        "task_names": task_names,
+        "loss": stage.loss,
+    }
+    return model, spec
+
+
+def _infer_num_classes(data: StageData) -> int:
+    labels = load_split(data.labeled, data.train_sources[0].split)["labels"][:, 0]
+    return int(np.nanmax(labels)) + 1
+
+
+def initial_params(
+    stage: ConfigDict, prev_dir: Path | None, spec: dict, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Fresh parameters, or those of another run when `init_from` says so."""
+    if not stage.init_from:
+        return params
+    if stage.init_from == "prev":
+        if prev_dir is None:
+            raise ValueError(
+                f"stage {stage.stage_name!r}: init_from='prev' but it is the first stage"
+            )
+        source = prev_dir
+    else:
+        source = Path(stage.init_from)
+    check_same_architecture(read_model_spec(source), spec, source)
+    log.info("stage %s: initialising from %s", stage.stage_name, source)
+    return restore_params(source, params)
+
+
+def run_training_stage(
+    stage: ConfigDict, stage_dir: Path, *, prev_dir: Path | None, workdir: Path
+) -> dict:
+    """Trains one stage to completion (resuming if checkpoints exist) and evaluates it."""
+    del workdir
+    name = stage.stage_name
+    data = resolve_stage_data(stage)
+    task_names = list(data.manifest.task_names)
+    mesh = make_mesh()
+    repl, batch_sh = replicated(mesh), batch_sharding(mesh)
+
+    model, spec = build_stage_model(stage, data)
+    graphdef, params, rest = split_model(model)
+    params = initial_params(stage, prev_dir, spec, params)
+    write_model_spec(stage_dir, spec)
+
+    tx = make_optimizer(stage.train)
+    objective = get_objective(stage.objective)(stage, graphdef, rest, tx)
+    state = TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=tx.init(params),
+        rng=jax.random.PRNGKey(int(stage.seed)),
+        extra=objective.init_extra(params),
+    )
+    state = jax.device_put(state, repl)
+
+    local_batch = int(stage.train.batch_size) // jax.process_count()
+    train_iter = train_iterator(
+        list(data.train_sources), batch_size=local_batch, seed=int(stage.seed)
+    )
+    ckpts = StageCheckpoints(stage_dir, keep=int(stage.train.keep_checkpoints))
+    if ckpts.latest_step() is not None:
+        state, train_iter = ckpts.restore(state, train_iter)
+        log.info("stage %s: resumed from step %d", name, int(state.step))
+
+    step_fn = jax.jit(
+        objective.train_step,
+        in_shardings=(repl, batch_sh),
+        out_shardings=(repl, repl),
+        donate_argnums=(0,),
+    )
+    predict_fn = jax.jit(
+        make_predict_fn(graphdef, rest, loss_type=stage.loss, rc_average=stage.eval.rc_average),
+        in_shardings=(repl, batch_sh),
+        out_shardings=batch_sh,
+    )
+
+    def evaluate(params: dict[str, Any], split: str):
+        pred = predict_split(
+            predict_fn,
+            params,
+            data.labeled,
+            split,
+            batch_size=int(stage.eval.batch_size),
+            mesh=mesh,
+        )
+        return split_metrics(pred, task_names, stage.loss), pred
+
+    selection = stage.train.selection_metric
+    best = ckpts.best_record()
+    best_score = best["score"] if best else -np.inf
+    writer = MetricWriter(stage_dir)
+    total = int(stage.train.steps)
+    start = int(jax.device_get(state.step))
+    progress = tqdm(
+        total=total,
+        initial=start,
+        desc=f"{name}",
+        unit="step",
+        disable=not stage.train.progress_bar,
+        dynamic_ncols=True,
+    )
+    pending: tuple[int, dict] | None = None
+    window_start, window_steps = time.perf_counter(), 0
+    started = time.perf_counter()
+
+    def flush() -> None:
+        """Reads the metrics of the last dispatched step (blocks until it is done)."""
+        nonlocal pending, window_start, window_steps
+        if pending is None:
+            return
+        step, metrics = pending
+        pending = None
+        values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if not np.isfinite(values["training_loss"]):
+            raise TrainingDiverged(
+                f"stage {name!r}: training loss is {values['training_loss']} at step {step}; "
+                "lower config.train.learning_rate, check the labels for invalid values, or "
+                "use config.train.dtype='float32'"
+            )
+        if step % int(stage.train.log_every) == 0 or step == total:
+            elapsed = time.perf_counter() - window_start
+            seq_per_s = window_steps * int(stage.train.batch_size) / max(elapsed, 1e-9)
+            writer.write(step, "train", {**values, "seq_per_s": seq_per_s})
+            progress.set_postfix(loss=f"{values['training_loss']:.4f}", seq_s=f"{seq_per_s:.0f}")
+            window_start, window_steps = time.perf_counter(), 0
+
+    for step in range(start, total):
+        batch = to_global_batch(next(train_iter), mesh)
+        with jax.transfer_guard("disallow"):
+            state, metrics = step_fn(state, batch)
+        flush()
+        pending = (step + 1, metrics)
+        window_steps += 1
+        progress.update(1)
+        done = step + 1
+        if done % int(stage.train.eval_every) == 0 or done == total:
+            flush()
+            eval_params = objective.eval_params(state)
+            valid, _ = evaluate(eval_params, data.valid_split)
+            writer.write(done, "valid", {f"mean_{k}": v for k, v in valid["mean"].items()})
+            score = valid["mean"][selection]
+            if np.isfinite(score) and score > best_score:
+                best_score = score
+                ckpts.save_best(
+                    jax.device_get(eval_params), step=done, score=float(score), valid=valid
+                )
+        if done % int(stage.train.checkpoint_every) == 0 or done == total:
+            flush()
+            ckpts.save(state, train_iter)
+        _after_step(name, done)
+    flush()
+    progress.close()
+    ckpts.wait()
+    train_seconds = time.perf_counter() - started
+
+    best = ckpts.best_record()
+    if best is None:
+        raise RuntimeError(
+            f"stage {name!r}: no validation score was finite ({selection} is NaN: does the "
+            f"{data.valid_split!r} split of {data.labeled} hold both classes?)"
+        )
+    best_params = ckpts.restore_best(jax.device_get(objective.eval_params(state)))
+    best_params = jax.device_put(best_params, repl)
+    valid, _ = evaluate(best_params, data.valid_split)
+    test, test_pred = evaluate(best_params, data.test_split)  # the only look at the test split
+    ckpts.close()
+    writer.write(total, "test", {f"mean_{k}": v for k, v in test["mean"].items()})
+    writer.close()
+
+    records = read_metrics(stage_dir)
+    plots.training_curves(records, stage_dir / "training_curves.png", title=name)
+    if stage.loss == "binary":
+        plots.roc_pr_curves(
+            test_pred.labels_BT,
+            test_pred.probs,
+            task_names,
+            stage_dir / "test_roc_pr.png",
+            title=f"{name}: test split",
+        )
+    return {
+        "name": name,
+        "objective": stage.objective,
+        "model": spec,
+        "best_step": int(best["step"]),
+        "steps": total,
+        "train_seconds": round(train_seconds, 2),
+        "data": {
+            "labeled": str(data.labeled),
+            "train_sources": [
+                {"path": str(s.path), "split": s.split, "proportion": s.proportion}
+                for s in data.train_sources
+            ],
+        },
+        "metrics": {"valid": valid, "test": test},
+    }
