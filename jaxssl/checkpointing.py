@@ -117,9 +117,11 @@ def read_model_spec(stage_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def check_same_architecture(source: dict, target: dict, source_dir: Path) -> None:
+def check_same_architecture(
+    source: dict, target: dict, source_dir: Path, ignore: tuple[str, ...] = ()
+) -> None:
     """Refuses to load weights into a different architecture, naming what differs."""
-    keys = ("name", "hparams", "seq_len", "num_outputs")
+    keys = [k for k in ("name", "hparams", "seq_len", "num_outputs") if k not in ignore]
     diffs = [
         f"{k}: checkpoint has {source.get(k)!r}, this run has {target.get(k)!r}"
         for k in keys

@@ -72,6 +72,7 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
 
     c.objective = "supervised"
     c.init_from = ""  # "" | "prev" (previous stage) | path to a run's stage directory
+    c.init_exclude = ""  # parameter path prefixes not loaded by init_from, e.g. "head"
     return c
 
 

@@ -31,7 +31,7 @@ from jaxssl.checkpointing import (
     write_model_spec,
 )
 from jaxssl.config import resolve_stage, stage_names, validate_stage
-from jaxssl.data.pipeline import load_split, train_iterator
+from jaxssl.data.pipeline import eval_batches, load_split, train_iterator
 from jaxssl.datasets import StageData, resolve_stage_data
 from jaxssl.evaluate import predict_split, split_metrics
 from jaxssl.metric_writer import MetricWriter, read_metrics
@@ -117,7 +117,9 @@ def build_stage_model(stage: ConfigDict, data: StageData) -> tuple[nnx.Module, d
     else:
         num_outputs = len(task_names)
     if num_outputs <= 0:
-        raise ValueError(f"{data.labeled}: the shard set has no tasks (labels) to train on")
+        if _uses_labels(stage):
+            raise ValueError(f"{data.labeled}: the shard set has no tasks (labels) to train on")
+        num_outputs = 1  # label-free pre-training: the task head is unused
     dtype = jnp.bfloat16 if stage.train.dtype == "bfloat16" else jnp.float32
     model = build_model(
         stage.model.name,
@@ -138,6 +140,10 @@ def build_stage_model(stage: ConfigDict, data: StageData) -> tuple[nnx.Module, d
     return model, spec
 
 
+def _uses_labels(stage: ConfigDict) -> bool:
+    return bool(getattr(get_objective(stage.objective), "uses_labels", True))
+
+
 def _infer_num_classes(data: StageData) -> int:
     labels = load_split(data.labeled, data.train_sources[0].split)["labels"][:, 0]
     return int(np.nanmax(labels)) + 1
@@ -146,7 +152,11 @@ def _infer_num_classes(data: StageData) -> int:
 def initial_params(
     stage: ConfigDict, prev_dir: Path | None, spec: dict, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """Fresh parameters, or those of another run when `init_from` says so."""
+    """Fresh parameters, or those of another run when `init_from` says so.
+
+    Parameters under a prefix listed in `init_exclude` (e.g. "head", for a new task) keep
+    their fresh initialisation; everything else must match the source architecture exactly.
+    """
     if not stage.init_from:
         return params
     if stage.init_from == "prev":
@@ -157,9 +167,44 @@ def initial_params(
         source = prev_dir
     else:
         source = Path(stage.init_from)
-    check_same_architecture(read_model_spec(source), spec, source)
+    source_spec = read_model_spec(source)
+    exclude = tuple(p.strip() for p in str(stage.init_exclude).split(",") if p.strip())
+    check_same_architecture(
+        source_spec, spec, source, ignore=("num_outputs", "task_names") if exclude else ()
+    )
     log.info("stage %s: initialising from %s", stage.stage_name, source)
-    return restore_params(source, params)
+    if not exclude:
+        return restore_params(source, params)
+    source_model = build_model(
+        source_spec["name"],
+        num_outputs=int(source_spec["num_outputs"]),
+        seq_len=int(source_spec["seq_len"]),
+        rngs=nnx.Rngs(0),
+        **source_spec["hparams"],
+    )
+    loaded = restore_params(source, split_model(source_model)[1])
+    return merge_params(params, loaded, exclude)
+
+
+def merge_params(
+    fresh: dict[str, Any], loaded: dict[str, Any], exclude: tuple[str, ...]
+) -> dict[str, Any]:
+    """`loaded` values everywhere except under the `exclude` path prefixes ("a/b" paths)."""
+    flat_loaded = {_path_str(p): v for p, v in jax.tree_util.tree_flatten_with_path(loaded)[0]}
+
+    def pick(path, fresh_value):
+        key = _path_str(path)
+        if any(key == e or key.startswith(e + "/") for e in exclude):
+            return fresh_value
+        if key not in flat_loaded or np.shape(flat_loaded[key]) != np.shape(fresh_value):
+            raise ValueError(f"init_from: parameter {key} is missing or has another shape")
+        return flat_loaded[key]
+
+    return jax.tree_util.tree_map_with_path(pick, fresh)
+
+
+def _path_str(path) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
 
 
 def run_training_stage(
@@ -180,6 +225,9 @@ def run_training_stage(
 
     tx = make_optimizer(stage.train)
     objective = get_objective(stage.objective)(stage, graphdef, rest, tx)
+    uses_labels = getattr(objective, "uses_labels", True)
+    if hasattr(objective, "init_params"):  # objectives with heads of their own
+        params = objective.init_params(params, jax.random.PRNGKey(int(stage.seed) + 1))
     state = TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
@@ -222,6 +270,17 @@ def run_training_stage(
         return split_metrics(pred, task_names, stage.loss), pred
 
     selection = stage.train.selection_metric
+    if not uses_labels:
+        eval_loss_fn = jax.jit(objective.eval_loss, in_shardings=(repl, batch_sh, repl))
+
+    def validate(state: TrainState) -> tuple[dict, float]:
+        """Validation metrics and the selection score (higher is better)."""
+        if uses_labels:
+            valid, _ = evaluate(objective.eval_params(state), data.valid_split)
+            return valid, valid["mean"][selection]
+        loss = _label_free_loss(eval_loss_fn, state, data, stage, mesh)
+        return {"mean": {"loss": loss}}, -loss
+
     best = ckpts.best_record()
     best_score = best["score"] if best else -np.inf
     writer = MetricWriter(stage_dir)
@@ -271,14 +330,15 @@ def run_training_stage(
         done = step + 1
         if done % int(stage.train.eval_every) == 0 or done == total:
             flush()
-            eval_params = objective.eval_params(state)
-            valid, _ = evaluate(eval_params, data.valid_split)
+            valid, score = validate(state)
             writer.write(done, "valid", {f"mean_{k}": v for k, v in valid["mean"].items()})
-            score = valid["mean"][selection]
             if np.isfinite(score) and score > best_score:
                 best_score = score
                 ckpts.save_best(
-                    jax.device_get(eval_params), step=done, score=float(score), valid=valid
+                    jax.device_get(objective.eval_params(state)),
+                    step=done,
+                    score=float(score),
+                    valid=valid,
                 )
         if done % int(stage.train.checkpoint_every) == 0 or done == total:
             flush()
@@ -295,17 +355,21 @@ def run_training_stage(
             f"stage {name!r}: no validation score was finite ({selection} is NaN: does the "
             f"{data.valid_split!r} split of {data.labeled} hold both classes?)"
         )
-    best_params = ckpts.restore_best(jax.device_get(objective.eval_params(state)))
-    best_params = jax.device_put(best_params, repl)
-    valid, _ = evaluate(best_params, data.valid_split)
-    test, test_pred = evaluate(best_params, data.test_split)  # the only look at the test split
+    if uses_labels:
+        best_params = ckpts.restore_best(jax.device_get(objective.eval_params(state)))
+        best_params = jax.device_put(best_params, repl)
+        valid, _ = evaluate(best_params, data.valid_split)
+        test, test_pred = evaluate(best_params, data.test_split)  # the only look at the test split
+        writer.write(total, "test", {f"mean_{k}": v for k, v in test["mean"].items()})
+        metrics = {"valid": valid, "test": test}
+    else:  # pre-training: the selection record is the result; there is no test to report
+        metrics = {"valid": best["valid"]}
     ckpts.close()
-    writer.write(total, "test", {f"mean_{k}": v for k, v in test["mean"].items()})
     writer.close()
 
     records = read_metrics(stage_dir)
     plots.training_curves(records, stage_dir / "training_curves.png", title=name)
-    if stage.loss == "binary":
+    if uses_labels and stage.loss == "binary":
         plots.roc_pr_curves(
             test_pred.labels_BT,
             test_pred.probs,
@@ -327,5 +391,21 @@ def run_training_stage(
                 for s in data.train_sources
             ],
         },
-        "metrics": {"valid": valid, "test": test},
+        "metrics": metrics,
     }
+
+
+def _label_free_loss(
+    eval_loss_fn: Any, state: TrainState, data: StageData, stage: ConfigDict, mesh: Any
+) -> float:
+    """Mean objective loss over the validation split (fixed key: comparable across steps)."""
+    local = int(stage.eval.batch_size) // jax.process_count()
+    key = jax.random.PRNGKey(int(stage.seed) + 2)
+    total, count = 0.0, 0.0
+    for batch in eval_batches(data.labeled, data.valid_split, batch_size=local):
+        loss_sum, n = eval_loss_fn(state, to_global_batch(batch, mesh), key)
+        total += float(loss_sum)
+        count += float(n)
+    if count == 0:
+        raise ValueError(f"{data.labeled}: split {data.valid_split!r} is empty")
+    return total / count
