@@ -85,8 +85,8 @@ class Supervised:
         params = optax.apply_updates(state.params, updates)
         metrics = {
             "training_loss": loss,
-            "l2_grads": optax.global_norm(grads),
-            "l2_params": optax.global_norm(params),
+            "l2_grads": optax.tree.norm(grads),
+            "l2_params": optax.tree.norm(params),
             "learning_rate": self.schedule(state.step),
             "observed_labels": observed.astype(jnp.float32),
         }
