@@ -107,7 +107,7 @@ def test_resume_after_kill_matches_uninterrupted_run(motif_data, tmp_path, monke
                     b["metrics"][split][task][metric], abs=1e-6
                 )
     losses = [
-        {r["step"]: r["training_loss"] for r in read_metrics(d / "supervised") if "training_loss" in r}
+        {r["step"]: r.get("training_loss") for r in read_metrics(d / "supervised")}
         for d in (tmp_path / "straight", tmp_path / "resumed")
     ]
     assert losses[0][40] == pytest.approx(losses[1][40], rel=1e-5)
