@@ -1,0 +1,1 @@
+"""Homology between genomes: UCSC chains and liftOver of intervals through them."""
