@@ -15,14 +15,16 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxssl.models.basset import Basset
+from jaxssl.models.circular_dilated import CircularDilatedCNN
 from jaxssl.models.deepbind import DeepBind
 from jaxssl.models.dilated import DilatedResNet
 from jaxssl.models.layers import SequenceModel
+from jaxssl.models.mixer import RotationMixer
 
 __all__ = ["SequenceModel", "build_model", "count_params", "default_hparams", "model_names"]
 
 _REGISTRY: dict[str, type[SequenceModel]] = {
-    cls.name: cls for cls in (DeepBind, Basset, DilatedResNet)
+    cls.name: cls for cls in (DeepBind, Basset, DilatedResNet, RotationMixer, CircularDilatedCNN)
 }
 
 
