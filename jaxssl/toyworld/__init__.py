@@ -7,10 +7,11 @@ and true binding (truth/). Runs need no downloads, and tests can check what each
 
 from .cache import cache_root, ensure_toy_world
 from .params import ToyWorldParams
-from .world import generate_toy_world, load_world_info
+from .world import binding_models, generate_toy_world, load_world_info
 
 __all__ = [
     "ToyWorldParams",
+    "binding_models",
     "cache_root",
     "ensure_toy_world",
     "generate_toy_world",

@@ -58,9 +58,10 @@ class BindingModel:
             "motif_name": self.motif.name,
             "cofactor_id": self.cofactor.id,
             "cofactor_name": self.cofactor.name,
-            "threshold": round(float(self.threshold), 6),
-            "cofactor_threshold": round(float(self.cofactor_threshold), 6),
-            "gc_center": round(float(self.gc_center), 6),
+            # Exact floats (JSON round-trips them), so truth can be re-derived bit for bit.
+            "threshold": float(self.threshold),
+            "cofactor_threshold": float(self.cofactor_threshold),
+            "gc_center": float(self.gc_center),
             "rule": (
                 f"bound iff {Z_SLOPE}*(score-threshold) + {COFACTOR_BONUS}*[partner motif "
                 f"within {COFACTOR_WINDOW} bp] + {GC_WEIGHT}*(GC within {GC_WINDOW} bp - "

@@ -238,3 +238,20 @@ def load_world_info(world_dir: str | Path) -> dict:
             "(make one with `python -m data_prep toy-world --out DIR`)"
         )
     return json.loads(path.read_text())
+
+
+def binding_models(info: dict) -> dict[str, binding.BindingModel]:
+    """The occupancy rule of every TF of a world (from its world.json), to re-derive truth."""
+    params = ToyWorldParams.from_dict(info["params"])
+    motifs = load_motifs(params.tfs + params.cofactors, params.motif_file)
+    return {
+        tf: binding.BindingModel(
+            tf,
+            motifs[tf],
+            motifs[cof],
+            threshold=info["motifs"][tf]["threshold"],
+            cofactor_threshold=info["motifs"][tf]["cofactor_threshold"],
+            gc_center=info["motifs"][tf]["gc_center"],
+        )
+        for tf, cof in zip(params.tfs, params.cofactors, strict=True)
+    }
