@@ -1,0 +1,99 @@
+"""Shard sets of the built-in toy world, built on first use and cached beside the world.
+
+Every config trains on these when ``config.data.path`` is empty, so the README's commands run
+on a fresh machine with no downloads. The world is keyed by its parameters
+(``jaxssl.toyworld.ToyWorldParams``); the shard sets by the world plus the window length.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from jaxssl.data.manifest import MANIFEST_NAME
+
+log = logging.getLogger("jaxssl")
+
+# Held-out chromosomes of the default 5-chromosome reference (data_prep from-peaks flags).
+VALID_CHROMS = "chr4"
+TEST_CHROMS = "chr5"
+
+
+def _world_params(toy: Any):
+    from jaxssl.toyworld import ToyWorldParams
+
+    fields = {k: v for k, v in dict(toy).items() if k != "window"}
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    return ToyWorldParams(**fields)
+
+
+def toy_world_dir(toy: Any) -> Path:
+    """The toy world described by config.data.toy_world (generated once, then reused)."""
+    from jaxssl.toyworld import ensure_toy_world
+
+    return Path(ensure_toy_world(_world_params(toy)))
+
+
+def _run_data_prep(argv: list[str]) -> None:
+    from data_prep.__main__ import main
+
+    code = main(argv)
+    if code != 0:
+        raise RuntimeError(f"`python -m data_prep {' '.join(argv)}` failed with exit code {code}")
+
+
+def toy_labeled_shards(toy: Any) -> Path:
+    """Reference-genome windows labeled by the world's peak files (one task per TF)."""
+    world = toy_world_dir(toy)
+    window = int(toy.get("window", 200))
+    out = world / "shards" / f"labeled_w{window}"
+    if (out / MANIFEST_NAME).is_file():
+        return out
+    from jaxssl.toyworld import load_world_info
+
+    info = load_world_info(world)
+    log.info("toy world: preparing labeled shards in %s", out)
+    _run_data_prep(
+        [
+            "from-peaks",
+            str(out),
+            "--fasta",
+            str(world / "genomes" / f"{info['reference']}.fa"),
+            "--peaks",
+            *[str(world / "peaks" / f"{tf}.narrowPeak") for tf in info["tfs"]],
+            "--seq-len",
+            str(window),
+            "--valid-chroms",
+            VALID_CHROMS,
+            "--test-chroms",
+            TEST_CHROMS,
+            "--genome-name",
+            info["reference"],
+        ]
+    )
+    return out
+
+
+def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
+    """Unlabeled windows sampled from one of the world's genomes (pre-training, teachers)."""
+    world = toy_world_dir(toy)
+    window = int(toy.get("window", 200))
+    out = world / "shards" / f"unlabeled_{species}_w{window}_n{count}"
+    if (out / MANIFEST_NAME).is_file():
+        return out
+    _run_data_prep(
+        [
+            "windows",
+            str(out),
+            "--fasta",
+            str(world / "genomes" / f"{species}.fa"),
+            "--seq-len",
+            str(window),
+            "--count",
+            str(count),
+            "--genome-name",
+            species,
+        ]
+    )
+    return out
