@@ -1,0 +1,233 @@
+"""UCSC chain reader and liftOver: hand-worked cases, a brute-force oracle, the real hg19->mm9."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxssl.homology.chain import (
+    DELETED,
+    DUPLICATED,
+    MAPPED,
+    PARTIAL,
+    ChainIndex,
+    read_chains,
+)
+
+# t 100-150 -> q 0-50, t 160-200 -> q 50-90, t 200-290 -> q 110-200 (chrA, + strand);
+# t 500-600 -> chrB reverse strand 10-110, i.e. forward 190-290 reversed;
+# chain 3 aligns t 100-150 a second time, to chrC.
+CHAINS = """\
+chain 100 chr1 1000 + 100 290 chrA 500 + 0 200 1
+50 10 0
+40 0 20
+90
+
+chain 50 chr1 1000 + 500 600 chrB 300 - 10 110 2
+100
+
+chain 10 chr1 1000 + 100 150 chrC 100 + 0 50 3
+50
+"""
+
+
+@pytest.fixture
+def chain_file(tmp_path) -> Path:
+    path = tmp_path / "toy.chain"
+    path.write_text(CHAINS)
+    return path
+
+
+def lift_one(index: ChainIndex, chrom, start, end, strand="+", **kw):
+    r = index.lift([chrom], [start], [end], [strand], **kw)
+    return [(r.status[i], r.chrom[i], int(r.start[i]), int(r.end[i]), r.strand[i])
+            for i in range(len(r.source))]  # fmt: skip
+
+
+def test_read_chains_fields_and_blocks(chain_file):
+    chains = read_chains(chain_file)
+    assert [c.id for c in chains] == [1, 2, 3]
+    a, b, _ = chains
+    assert (a.score, a.t_name, a.t_size, a.t_start, a.t_end) == (100, "chr1", 1000, 100, 290)
+    assert (a.q_name, a.q_size, a.q_strand, a.q_start, a.q_end) == ("chrA", 500, "+", 0, 200)
+    np.testing.assert_array_equal(a.t_starts, [100, 160, 200])
+    np.testing.assert_array_equal(a.q_starts, [0, 50, 110])
+    np.testing.assert_array_equal(a.sizes, [50, 40, 90])
+    assert a.aligned_bases == 180
+    assert b.q_strand == "-" and list(b.q_starts) == [10]
+
+
+def test_gzip_is_read_transparently(chain_file, tmp_path):
+    gz = tmp_path / "toy.chain.gz"
+    gz.write_bytes(gzip.compress(chain_file.read_bytes()))
+    assert [c.aligned_bases for c in read_chains(gz)] == [180, 100, 50]
+
+
+def test_lift_hand_worked_cases(chain_file):
+    index = ChainIndex.from_file(chain_file)
+    assert index.target_chroms == ["chr1"]
+    assert lift_one(index, "chr1", 160, 180) == [(MAPPED, "chrA", 50, 70, "+")]
+    # Spanning a query-only gap: reported from first to last mapped base, like liftOver.
+    assert lift_one(index, "chr1", 190, 210) == [(MAPPED, "chrA", 80, 120, "+")]
+    # Minus-strand chain: reverse-strand 10-20 is forward 280-290, strand flips.
+    assert lift_one(index, "chr1", 500, 510) == [(MAPPED, "chrB", 280, 290, "-")]
+    assert lift_one(index, "chr1", 500, 510, "-") == [(MAPPED, "chrB", 280, 290, "+")]
+    assert lift_one(index, "chr1", 590, 600) == [(MAPPED, "chrB", 190, 200, "-")]
+    # 20 of 30 bases aligned (target gap 150-160).
+    assert lift_one(index, "chr1", 140, 170)[0][0] == PARTIAL
+    assert lift_one(index, "chr1", 140, 170, min_match=0.6) == [(MAPPED, "chrA", 40, 60, "+")]
+    assert lift_one(index, "chr1", 150, 160)[0][0] == DELETED
+    assert lift_one(index, "chr1", 295, 400)[0][0] == DELETED
+    assert lift_one(index, "chrX", 0, 10)[0][0] == DELETED
+    # Two chains align t 100-120: duplicated unless multiple hits are asked for.
+    assert lift_one(index, "chr1", 100, 120)[0][:2] == (DUPLICATED, "")
+    assert lift_one(index, "chr1", 100, 120, multiple=True) == [
+        (MAPPED, "chrA", 0, 20, "+"),
+        (MAPPED, "chrC", 0, 20, "+"),
+    ]
+
+
+def test_lift_keeps_input_order_and_reports_matched_fraction(chain_file):
+    index = ChainIndex.from_file(chain_file)
+    r = index.lift(["chr1", "chr1", "chr2", "chr1"], [500, 140, 0, 160], [510, 170, 5, 180])
+    np.testing.assert_array_equal(r.source, [0, 1, 2, 3])
+    assert list(r.status) == [MAPPED, PARTIAL, DELETED, MAPPED]
+    np.testing.assert_allclose(r.matched, [1.0, 20 / 30, 0.0, 1.0])
+    np.testing.assert_array_equal(r.chain_id, [2, -1, -1, 1])
+    empty = index.lift([], [], [])
+    assert len(empty.source) == 0
+
+
+def test_lift_rejects_bad_arguments(chain_file):
+    index = ChainIndex.from_file(chain_file)
+    with pytest.raises(ValueError, match="start < end"):
+        index.lift(["chr1"], [10], [10])
+    with pytest.raises(ValueError, match="min_match"):
+        index.lift(["chr1"], [10], [20], min_match=0)
+    with pytest.raises(ValueError, match="same length"):
+        index.lift(["chr1", "chr1"], [10], [20])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("chain 1 chr1 100 + 0 10 chrA 100 + 0 10\n", "chain 1 has no alignment"),
+        ("chain 1 chr1 100 + 0 10 chrA 100 +\n10\n", ":1: a chain header has 12 or 13 fields"),
+        ("chain 1 chr1 100 - 0 10 chrA 100 + 0 10 1\n10\n", "tStrand must be"),
+        ("chain 1 chr1 100 + 0 10 chrA 100 * 0 10 1\n10\n", "qStrand must be"),
+        ("chain 1 chr1 100 + 0 20 chrA 100 + 0 20 1\n5 x 0\n10\n", ":2: expected 'size dt dq'"),
+        ("chain 1 chr1 100 + 0 20 chrA 100 + 0 20 1\n5 5 5\n5 5\n", ":3: expected 'size'"),
+        ("chain 1 chr1 100 + 0 20 chrA 100 + 0 20 1\n5 0 0\n10\n", "blocks of chain 1 end at t 15"),
+        ("chain 1 chr1 100 + 0 200 chrA 100 + 0 20 1\n20\n", "0 <= start < end <= size"),
+        ("hello\n", ":1: expected a 'chain' header"),
+    ],
+)
+def test_malformed_files_name_file_and_line(tmp_path, text, message):
+    path = tmp_path / "bad.chain"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as err:
+        read_chains(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="nope.chain"):
+        read_chains("nope.chain")
+
+
+def oracle(chains, chrom, s, e):
+    """Per chain with aligned bases in [s, e): (chain id, aligned, q_start, q_end, strand).
+
+    Brute force over every block (no binary search), independent of ChainIndex."""
+    hits = []
+    for c in chains:
+        if c.t_name != chrom:
+            continue
+        lo = np.maximum(s, c.t_starts)
+        hi = np.minimum(e, c.t_starts + c.sizes)
+        over = np.flatnonzero(lo < hi)
+        if len(over) == 0:
+            continue
+        k1, k2 = over[0], over[-1]
+        first = int(c.q_starts[k1] + lo[k1] - c.t_starts[k1])
+        last = int(c.q_starts[k2] + hi[k2] - c.t_starts[k2])
+        if c.q_strand == "-":
+            first, last = c.q_size - last, c.q_size - first
+        hits.append((c.id, int((hi - lo)[over].sum()), first, last, c.q_strand))
+    return sorted(hits)
+
+
+def check_against_oracle(chains, index, chroms, starts, ends):
+    r = index.lift(chroms, starts, ends, min_match=1e-9, multiple=True)
+    for i in range(len(starts)):
+        rows = np.flatnonzero((r.source == i) & r.mapped)
+        got = sorted(
+            (int(r.chain_id[k]), round(float(r.matched[k]) * (ends[i] - starts[i])),
+             int(r.start[k]), int(r.end[k]), r.strand[k])
+            for k in rows
+        )  # fmt: skip
+        assert got == oracle(chains, chroms[i], int(starts[i]), int(ends[i])), i
+
+
+def random_chain_text(rng: np.random.Generator, n_chains: int) -> str:
+    out = []
+    for cid in range(1, n_chains + 1):
+        n = int(rng.integers(1, 8))
+        sizes = rng.integers(1, 60, n)
+        dt, dq = rng.integers(0, 30, n - 1), rng.integers(0, 30, n - 1)
+        t0, q0 = int(rng.integers(0, 2000)), int(rng.integers(0, 500))
+        t_end = t0 + int(sizes.sum() + dt.sum())
+        q_end = q0 + int(sizes.sum() + dq.sum())
+        strand = "-" if rng.random() < 0.5 else "+"
+        chrom = f"chr{int(rng.integers(1, 3))}"
+        out.append(f"chain {cid} {chrom} 5000 + {t0} {t_end} q{cid % 3} 3000 {strand} {q0} "
+                   f"{q_end} {cid}\n")  # fmt: skip
+        out.extend(f"{a} {b} {c}\n" for a, b, c in zip(sizes[:-1], dt, dq, strict=True))
+        out.append(f"{sizes[-1]}\n\n")
+    return "".join(out)
+
+
+def test_lift_matches_brute_force_on_random_chains(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "random.chain"
+    path.write_text(random_chain_text(rng, 40))
+    chains = read_chains(path)
+    index = ChainIndex(chains)
+    starts = rng.integers(0, 2500, 400)
+    ends = starts + rng.integers(1, 150, 400)
+    chroms = np.array([f"chr{k}" for k in rng.integers(1, 3, 400)], object)
+    check_against_oracle(chains, index, chroms, starts, ends)
+
+
+def test_real_hg19_to_mm9_chain(shared_data):
+    path = shared_data / "chain" / "hg19.mm9.rBest.chain.gz"
+    chains = read_chains(path)
+    assert len(chains) == 2
+    first = chains[0]
+    assert (first.score, first.t_name, first.t_size, first.t_start, first.t_end) == (
+        355917360, "chr16", 90354753, 46693272, 90110030,
+    )  # fmt: skip
+    assert (first.q_name, first.q_size, first.q_strand, first.q_start, first.q_end, first.id) == (
+        "chr8", 131738871, "+", 87782678, 126060687, 16,
+    )  # fmt: skip
+    assert chains[1].q_strand == "-" and chains[1].id == 97
+    for c in chains:  # blocks are ordered and disjoint on both sequences
+        assert (np.diff(c.t_starts) >= c.sizes[:-1]).all()
+        assert (np.diff(c.q_starts) >= c.sizes[:-1]).all()
+    index = ChainIndex(chains)
+    rng = np.random.default_rng(1)
+    starts = rng.integers(46_600_000, 90_200_000, 300)
+    ends = starts + rng.integers(1, 3000, 300)
+    chroms = np.full(300, "chr16", object)
+    check_against_oracle(chains, index, chroms, starts, ends)
+    # Inside the inverted chain every lifted interval lands on the minus strand of chr8, within
+    # the header's qStart-qEnd (which count on the reverse strand).
+    s = rng.integers(70_206_183, 74_355_000, 1000)
+    r = index.lift(np.full(1000, "chr16", object), s, s + 100, min_match=0.9)
+    assert r.mapped.mean() > 0.2
+    assert set(r.strand[r.mapped]) == {"-"} and set(r.chrom[r.mapped]) == {"chr8"}
+    lo, hi = 131738871 - 21650091, 131738871 - 18131328
+    assert ((r.start[r.mapped] >= lo) & (r.end[r.mapped] <= hi)).all()
