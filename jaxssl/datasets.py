@@ -30,27 +30,76 @@ def labeled_path(data: ConfigDict) -> Path:
     return toy_labeled_shards(data.toy_world)
 
 
-def parse_sources(spec: str, key: str = "config.data.extra_train") -> list[Source]:
-    """'DIR[:SPLIT][@PROPORTION],...' -> Sources (split defaults to train, proportion to 1)."""
+def _symbolic_paths(name: str, data: ConfigDict, workdir: Path | None, key: str) -> list[Path]:
+    """Shard sets named by meaning rather than path.
+
+    toy:homology   the toy world's reference labels carried to every other genome
+    toy:unlabeled  unlabeled windows sampled from every genome of the toy world
+    stage:NAME     the shard sets an earlier stage of this run wrote (e.g. teacher labels)
+    """
+    kind, _, arg = name.partition(":")
+    if kind == "toy" and arg == "homology":
+        from jaxssl.toy_data import toy_homology_shards
+
+        return list(toy_homology_shards(data.toy_world))
+    if kind == "toy" and arg == "unlabeled":
+        from jaxssl.toy_data import toy_unlabeled_all
+
+        return list(toy_unlabeled_all(data.toy_world))
+    if kind == "stage":
+        if workdir is None:
+            raise ConfigError(f"{key}: {name!r} only works inside a run (it names a stage)")
+        produced = sorted(p.parent for p in (workdir / arg / "shards").glob("*/manifest.json"))
+        if not produced:
+            raise ConfigError(
+                f"{key}: {name!r}: stage {arg!r} has written no shard sets in "
+                f"{workdir / arg / 'shards'}; does the stage exist and run before this one?"
+            )
+        return produced
+    raise ConfigError(
+        f"{key}: {name!r} is not a known source; use a shard-set directory, toy:homology, "
+        "toy:unlabeled or stage:NAME"
+    )
+
+
+def parse_sources(
+    spec: str,
+    data: ConfigDict | None = None,
+    workdir: Path | None = None,
+    key: str = "config.data.extra_train",
+) -> list[Source]:
+    """'SOURCE[:SPLIT][@PROPORTION],...' -> Sources (split defaults to train, proportion to 1).
+
+    SOURCE is a shard-set directory or a symbolic name (see `_symbolic_paths`); a symbolic name
+    that stands for several shard sets shares its proportion equally among them.
+    """
     sources = []
     for item in (s.strip() for s in spec.split(",")):
         if not item:
             continue
-        path, _, proportion = item.partition("@")
-        path, _, split = path.partition(":")
+        target, _, proportion = item.partition("@")
         try:
             weight = float(proportion) if proportion else 1.0
         except ValueError:
             raise ConfigError(f"{key}: {item!r} has a proportion that is not a number") from None
         if weight <= 0:
             raise ConfigError(f"{key}: {item!r}: the proportion must be positive")
+        if target.startswith(("toy:", "stage:")):
+            if data is None:
+                raise ConfigError(f"{key}: {item!r} needs the data config to resolve")
+            paths = _symbolic_paths(target, data, workdir, key)
+            sources += [
+                Source(path=p, split="train", proportion=weight / len(paths)) for p in paths
+            ]
+            continue
+        path, _, split = target.partition(":")
         if not (Path(path) / "manifest.json").is_file():
             raise ConfigError(f"{key}: {path!r} is not a shard set (no manifest.json)")
         sources.append(Source(path=Path(path), split=split or "train", proportion=weight))
     return sources
 
 
-def resolve_stage_data(stage: ConfigDict) -> StageData:
+def resolve_stage_data(stage: ConfigDict, workdir: Path | None = None) -> StageData:
     path = labeled_path(stage.data)
     manifest = load_manifest(path)
     for key in ("valid_split", "test_split"):
@@ -67,7 +116,7 @@ def resolve_stage_data(stage: ConfigDict) -> StageData:
                 f"{sorted(manifest.splits)}"
             )
         sources.append(Source(path=path, split=stage.data.train_split, proportion=1.0))
-    sources += parse_sources(stage.data.extra_train)
+    sources += parse_sources(stage.data.extra_train, stage.data, workdir)
     if not sources:
         raise ConfigError(
             "no training data: config.data.use_labeled_train is False and config.data.extra_train "

@@ -97,3 +97,11 @@ def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
         ]
     )
     return out
+
+
+def toy_unlabeled_all(toy: Any, count: int = 20_000) -> list[Path]:
+    """Unlabeled windows from every genome of the world (reference included)."""
+    from jaxssl.toyworld import load_world_info
+
+    info = load_world_info(toy_world_dir(toy))
+    return [toy_unlabeled_shards(toy, species, count) for species in info["species"]]

@@ -211,9 +211,8 @@ def run_training_stage(
     stage: ConfigDict, stage_dir: Path, *, prev_dir: Path | None, workdir: Path
 ) -> dict:
     """Trains one stage to completion (resuming if checkpoints exist) and evaluates it."""
-    del workdir
     name = stage.stage_name
-    data = resolve_stage_data(stage)
+    data = resolve_stage_data(stage, workdir)
     task_names = list(data.manifest.task_names)
     mesh = make_mesh()
     repl, batch_sh = replicated(mesh), batch_sharding(mesh)
