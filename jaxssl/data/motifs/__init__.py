@@ -1,0 +1,1 @@
+"""Motif files shipped with jaxssl (see jaxssl.toyworld.motif_file for how they are made)."""
