@@ -82,6 +82,11 @@ def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
     out = world / "shards" / f"unlabeled_{species}_w{window}_n{count}"
     if (out / MANIFEST_NAME).is_file():
         return out
+    from jaxssl.toyworld import load_world_info
+
+    # The reference's held-out chromosomes stay unseen, even without labels.
+    is_reference = species == load_world_info(world)["reference"]
+    held_out = f"{VALID_CHROMS},{TEST_CHROMS}" if is_reference else ""
     _run_data_prep(
         [
             "windows",
@@ -94,6 +99,8 @@ def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
             str(count),
             "--genome-name",
             species,
+            "--exclude-chroms",
+            held_out,
         ]
     )
     return out
