@@ -15,7 +15,7 @@ from pathlib import Path
 import jax
 from ml_collections import ConfigDict
 
-SHARED_SECTIONS = ("seed", "loss", "data", "model", "train", "augment", "eval")
+SHARED_SECTIONS = ("seed", "loss", "data", "model", "train", "augment", "eval", "pseudo")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -69,6 +69,15 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.eval = ConfigDict()
     c.eval.batch_size = 512
     c.eval.rc_average = True
+
+    # Teacher pseudo-labeling stages (objective "teacher_label"); see jaxssl/pseudo_labels.py.
+    c.pseudo = ConfigDict()
+    c.pseudo.teacher = "prev"  # "prev" | "stage:NAME" | a stage directory
+    c.pseudo.sources = "toy:homology,toy:unlabeled"  # shard sets to label (as data.extra_train)
+    c.pseudo.homology_mode = "weight"  # "weight" | "threshold" | "teacher"
+    c.pseudo.unlabeled_mode = "soft"  # "soft" | "hard"
+    c.pseudo.threshold = 0.7
+    c.pseudo.max_examples = 0  # per source; 0 = all
 
     c.objective = "supervised"
     c.init_from = ""  # "" | "prev" (previous stage) | path to a run's stage directory
@@ -139,6 +148,7 @@ def validate_stage(stage: ConfigDict) -> None:
             f"{where}: config.model.name={stage.model.name!r} is not a registered model; "
             f"choose one of {model_names()}"
         )
+    _import_stage_runners()
     if stage.objective not in available_objectives() and stage.objective not in _NON_TRAINING:
         raise ConfigError(
             f"{where}: objective={stage.objective!r} unknown; "
@@ -183,7 +193,13 @@ def validate_stage(stage: ConfigDict) -> None:
             "empty for the built-in toy world"
         )
     init_from = str(stage.init_from)
-    if init_from not in ("", "prev") and not Path(init_from).is_dir():
+    if stage.objective in _NON_TRAINING:
+        return  # a job stage: its runner checks its own section
+    if (
+        init_from not in ("", "prev")
+        and not init_from.startswith("stage:")
+        and not Path(init_from).is_dir()
+    ):
         raise ConfigError(
             f"{where}: config.init_from={init_from!r} is not a directory; give a stage "
             "directory of an earlier run (WORKDIR/<stage>), 'prev', or ''"
@@ -196,3 +212,7 @@ _NON_TRAINING: set[str] = set()
 
 def register_non_training(name: str) -> None:
     _NON_TRAINING.add(name)
+
+
+def _import_stage_runners() -> None:
+    import jaxssl.teacher  # noqa: F401  (registers "teacher_label")

@@ -50,7 +50,12 @@ DONE_FILE = "done.json"
 # Stage kinds that are jobs rather than training loops (e.g. teacher pseudo-labeling).
 # Signature: runner(stage_config, stage_dir, prev_dir=..., workdir=...) -> stage result dict.
 StageRunner = Callable[..., dict]
-STAGE_RUNNERS: dict[str, StageRunner] = {}
+
+
+def _stage_runners() -> dict[str, StageRunner]:
+    from jaxssl import teacher
+
+    return {teacher.OBJECTIVE: teacher.run_teacher_stage}
 
 
 class TrainingDiverged(FloatingPointError):
@@ -70,7 +75,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
     prev_dir: Path | None = None
     for stage in stages:
         stage_dir = workdir / stage.stage_name
-        runner = STAGE_RUNNERS.get(stage.objective, run_training_stage)
+        runner = _stage_runners().get(stage.objective, run_training_stage)
         result = _load_done(stage_dir)
         if result is None:
             result = runner(stage, stage_dir, prev_dir=prev_dir, workdir=workdir)
@@ -150,7 +155,11 @@ def _infer_num_classes(data: StageData) -> int:
 
 
 def initial_params(
-    stage: ConfigDict, prev_dir: Path | None, spec: dict, params: dict[str, Any]
+    stage: ConfigDict,
+    prev_dir: Path | None,
+    spec: dict,
+    params: dict[str, Any],
+    workdir: Path | None = None,
 ) -> dict[str, Any]:
     """Fresh parameters, or those of another run when `init_from` says so.
 
@@ -165,6 +174,10 @@ def initial_params(
                 f"stage {stage.stage_name!r}: init_from='prev' but it is the first stage"
             )
         source = prev_dir
+    elif str(stage.init_from).startswith("stage:"):
+        if workdir is None:
+            raise ValueError(f"init_from={stage.init_from!r} names a stage: needs the workdir")
+        source = workdir / str(stage.init_from).removeprefix("stage:")
     else:
         source = Path(stage.init_from)
     source_spec = read_model_spec(source)
@@ -219,7 +232,7 @@ def run_training_stage(
 
     model, spec = build_stage_model(stage, data)
     graphdef, params, rest = split_model(model)
-    params = initial_params(stage, prev_dir, spec, params)
+    params = initial_params(stage, prev_dir, spec, params, workdir)
     write_model_spec(stage_dir, spec)
 
     tx = make_optimizer(stage.train)

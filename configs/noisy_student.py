@@ -1,0 +1,71 @@
+"""Noisy Student on cross-genome pseudo-labels: the main job (default data: the toy world).
+
+    python -m jaxssl.main --config=configs/noisy_student.py --workdir=runs/noisy_student
+
+Stages, each resumable in WORKDIR/<stage>:
+  supervised     baseline: real labels of the reference genome only
+  pretrain       homology pseudo-labels of the other genomes (toy:homology)
+  pseudo_label   fine-tunes `pretrain` on the real labels: the first teacher
+  teacher_g      the teacher scores the homology pseudo-labels and unlabeled windows of every
+                 genome (confidence = agreement, see jaxssl/pseudo_labels.py)
+  student_g      trained from scratch with noise (substitutions, shifts, reverse complement,
+                 dropout) on real labels + teacher-weighted pseudo-labels; becomes teacher_{g+1}
+
+Options after ':' (comma-separated): generations=K (default 2), model=NAME, student_scale=S
+(multiplies the students' first-layer width: a student may be larger than its teacher).
+Point it at your own data with --config.data.path=<labeled shard set> and
+--config.pretrain.data.extra_train=<homology shard sets> --config.pseudo.sources=<sets to label>.
+"""
+
+from ml_collections import ConfigDict
+
+from jaxssl.config import base_config
+
+
+def _options(arg: str | None) -> dict:
+    options = {"generations": "2", "model": "deepbind", "student_scale": "1"}
+    for item in filter(None, (arg or "").split(",")):
+        key, _, value = item.partition("=")
+        if key not in options:
+            raise ValueError(f"configs/noisy_student.py: unknown option {key!r}; known {options}")
+        options[key] = value
+    return options
+
+
+def get_config(arg: str | None = None) -> ConfigDict:
+    options = _options(arg)
+    generations = int(options["generations"])
+    config = base_config(options["model"])
+    config.train.steps = 600
+    config.train.warmup_steps = 50
+    config.train.eval_every = 200
+    config.train.checkpoint_every = 200
+    config.train.log_every = 25
+
+    stages = ["supervised", "pretrain", "pseudo_label"]
+    config.supervised = ConfigDict()
+    config.pretrain = ConfigDict(
+        {"data": {"use_labeled_train": False, "extra_train": "toy:homology"}}
+    )
+    config.pseudo_label = ConfigDict(
+        {"init_from": "prev", "train": {"learning_rate": 5e-4, "warmup_steps": 20}}
+    )
+    width_key = next(
+        (k for k in ("num_filters", "filters", "channels", "width") if k in config.model.hparams),
+        None,
+    )
+    for g in range(1, generations + 1):
+        stages += [f"teacher_{g}", f"student_{g}"]
+        config[f"teacher_{g}"] = ConfigDict({"objective": "teacher_label", "pseudo": {}})
+        student = {
+            "data": {"extra_train": f"stage:teacher_{g}@1.0"},
+            "augment": {"substitution_rate": 0.02, "max_shift": 5},
+            "train": {"steps": 900},
+        }
+        scale = float(options["student_scale"])
+        if width_key and scale != 1:
+            base_width = config.model.hparams[width_key]
+            student["model"] = {"hparams": {width_key: type(base_width)(base_width * scale)}}
+        config[f"student_{g}"] = ConfigDict(student)
+    config.stages = ",".join(stages)
+    return config

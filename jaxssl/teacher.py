@@ -1,0 +1,202 @@
+"""Noisy Student's teacher job: a trained model scores shard sets; pseudo-labeled sets come out.
+
+Inference is one jitted, sharded, reverse-complement-averaged function over fixed-size
+batches (the last one padded), so it runs at device speed and compiles once. Each output
+shard set is written atomically, and an output that already exists is kept, so a killed job
+resumes with the next source. How teacher probabilities become labels and weights is defined
+in ``jaxssl.pseudo_labels``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+from ml_collections import ConfigDict
+from tqdm.auto import tqdm
+
+from jaxssl.checkpointing import read_model_spec, restore_params
+from jaxssl.config import ConfigError, register_non_training
+from jaxssl.data.manifest import MANIFEST_NAME, load_manifest
+from jaxssl.data.pipeline import load_split
+from jaxssl.data.writer import ShardSetWriter
+from jaxssl.datasets import parse_sources
+from jaxssl.models import build_model
+from jaxssl.predict import make_predict_fn
+from jaxssl.pseudo_labels import make_pseudo_labels
+from jaxssl.sharding import batch_sharding, make_mesh, replicated, to_global_batch
+from jaxssl.tokens import N
+from jaxssl.train_state import split_model
+
+log = logging.getLogger("jaxssl")
+OBJECTIVE = "teacher_label"
+register_non_training(OBJECTIVE)
+
+
+def load_trained_model(stage_dir: Path) -> tuple[nnx.GraphDef, nnx.State, dict[str, Any], dict]:
+    """(graphdef, non-param state, best params, architecture spec) of a finished stage."""
+    spec = read_model_spec(stage_dir)
+    model = build_model(
+        spec["name"],
+        num_outputs=int(spec["num_outputs"]),
+        seq_len=int(spec["seq_len"]),
+        rngs=nnx.Rngs(0),
+        **spec["hparams"],
+    )
+    graphdef, params_like, rest = split_model(model)
+    return graphdef, rest, restore_params(stage_dir, params_like), spec
+
+
+def batched_probabilities(
+    predict_fn: Any, params: Any, tokens_NL: np.ndarray, *, batch_size: int, mesh: Mesh
+) -> np.ndarray:
+    """Runs `predict_fn` over all rows in fixed-size batches; returns probabilities [N, T]."""
+    n, length = tokens_NL.shape
+    out = []
+    for lo in range(0, n, batch_size):
+        chunk = tokens_NL[lo : lo + batch_size]
+        real = len(chunk)
+        if real < batch_size:  # pad with N so every call has the compiled shape
+            chunk = np.concatenate([chunk, np.full((batch_size - real, length), N, np.uint8)])
+        probs = predict_fn(params, to_global_batch({"tokens": chunk}, mesh)["tokens"])
+        out.append(np.asarray(jax.device_get(probs))[:real])
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def resolve_teacher(stage: ConfigDict, prev_dir: Path | None, workdir: Path) -> Path:
+    teacher = str(stage.pseudo.teacher)
+    if teacher == "prev":
+        if prev_dir is None:
+            raise ConfigError(
+                f"stage {stage.stage_name!r}: pseudo.teacher='prev' needs a stage before it"
+            )
+        return prev_dir
+    if teacher.startswith("stage:"):
+        return workdir / teacher.removeprefix("stage:")
+    return Path(teacher)
+
+
+def run_teacher_stage(
+    stage: ConfigDict, stage_dir: Path, *, prev_dir: Path | None, workdir: Path
+) -> dict:
+    """Scores every source of `config.pseudo.sources` and writes `<stage_dir>/shards/*`."""
+    if jax.process_count() > 1:
+        raise NotImplementedError("teacher labeling runs in a single process for now")
+    teacher_dir = resolve_teacher(stage, prev_dir, workdir)
+    graphdef, rest, params, spec = load_trained_model(teacher_dir)
+    if spec.get("loss", "binary") != "binary":
+        raise ConfigError("pseudo-labeling supports binary (multi-task) teachers only")
+    task_names = list(spec["task_names"])
+    mesh = make_mesh()
+    params = jax.device_put(params, replicated(mesh))
+    predict_fn = jax.jit(
+        make_predict_fn(graphdef, rest, loss_type="binary", rc_average=True),
+        in_shardings=(replicated(mesh), batch_sharding(mesh)),
+        out_shardings=batch_sharding(mesh),
+    )
+    sources = parse_sources(stage.pseudo.sources, stage.data, workdir, key="config.pseudo.sources")
+    if not sources:
+        raise ConfigError(f"stage {stage.stage_name!r}: config.pseudo.sources is empty")
+    summaries = []
+    seconds, scored = 0.0, 0
+    for i, source in enumerate(tqdm(sources, desc=f"{stage.stage_name}: teacher", unit="set")):
+        out_dir = stage_dir / "shards" / f"{i:02d}_{Path(source.path).name}"
+        if (out_dir / MANIFEST_NAME).is_file():
+            log.info("%s already written: kept", out_dir)
+            summaries.append({"source": str(source.path), "output": str(out_dir), "kept": True})
+            continue
+        manifest = load_manifest(source.path)
+        if manifest.seq_len != spec["seq_len"]:
+            raise ConfigError(
+                f"config.pseudo.sources: {source.path} has {manifest.seq_len} bp windows, the "
+                f"teacher {teacher_dir} was trained on {spec['seq_len']} bp"
+            )
+        if manifest.task_names and list(manifest.task_names) != task_names:
+            raise ConfigError(
+                f"config.pseudo.sources: {source.path} has tasks {manifest.task_names}, the "
+                f"teacher predicts {task_names}"
+            )
+        data = load_split(source.path, source.split)
+        n = len(data["tokens"])
+        limit = int(stage.pseudo.max_examples)
+        if limit and n > limit:
+            keep = np.sort(np.random.default_rng(int(stage.seed) + i).choice(n, limit, False))
+            data = {k: v[keep] for k, v in data.items()}
+            n = limit
+        carried = (
+            data["labels"]
+            if manifest.task_names
+            else np.full((n, len(task_names)), np.nan, np.float32)
+        )
+        start = time.perf_counter()
+        probs = batched_probabilities(
+            predict_fn, params, data["tokens"], batch_size=int(stage.eval.batch_size), mesh=mesh
+        )
+        seconds += time.perf_counter() - start
+        scored += n
+        labels, weights, confidence = make_pseudo_labels(
+            carried,
+            probs,
+            homology_mode=stage.pseudo.homology_mode,
+            unlabeled_mode=stage.pseudo.unlabeled_mode,
+            threshold=float(stage.pseudo.threshold),
+        )
+        weights = weights * np.nan_to_num(data["weights"], nan=1.0)
+        example_conf = np.nanmean(np.where(np.isnan(labels), np.nan, confidence), axis=1)
+        with ShardSetWriter(
+            out_dir,
+            seq_len=manifest.seq_len,
+            task_names=task_names,
+            command=f"jaxssl teacher stage {stage.stage_name} (teacher {teacher_dir})",
+            sources=[Path(source.path) / MANIFEST_NAME],
+            extra_fields=["confidence"],
+            metadata={
+                "kind": "teacher_pseudo_labels",
+                "teacher": str(teacher_dir),
+                "source": str(source.path),
+                "homology_mode": stage.pseudo.homology_mode,
+                "unlabeled_mode": stage.pseudo.unlabeled_mode,
+                "threshold": float(stage.pseudo.threshold),
+            },
+        ) as writer:
+            writer.add_batch(
+                "train",
+                data["tokens"],
+                labels,
+                weights,
+                genome=data["genome"],
+                chrom=data["chrom"],
+                start=data["start"],
+                strand=data["strand"],
+                confidence=np.nan_to_num(example_conf, nan=0.0),
+            )
+        has_label = ~np.isnan(carried)
+        agree = float(np.mean(confidence[has_label] > 0.5)) if has_label.any() else np.nan
+        summaries.append(
+            {
+                "source": str(source.path),
+                "output": str(out_dir),
+                "examples": n,
+                "mean_weight": float(weights.mean()) if n else None,
+                "labels_used": float(np.mean(~np.isnan(labels))) if n else None,
+                "teacher_agrees_with_carried": None if np.isnan(agree) else float(agree),
+                "pseudo_positive_rate": {
+                    t: float(np.nanmean(labels[:, j])) if n else None
+                    for j, t in enumerate(task_names)
+                },
+            }
+        )
+    return {
+        "name": stage.stage_name,
+        "objective": OBJECTIVE,
+        "teacher": str(teacher_dir),
+        "pseudo_labels": summaries,
+        "teacher_seq_per_s": round(scored / seconds, 1) if seconds else None,
+        "metrics": {},
+    }

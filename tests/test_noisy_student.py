@@ -1,0 +1,155 @@
+"""Noisy Student: confidence definitions, batched teacher inference, generations end to end."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from ml_collections import ConfigDict
+
+import configs.noisy_student as noisy_student_config
+from jaxssl import train as train_lib
+from jaxssl.data.manifest import load_manifest
+from jaxssl.data.pipeline import load_split
+from jaxssl.data.writer import ShardSetWriter
+from jaxssl.predict import make_predict_fn
+from jaxssl.pseudo_labels import agreement_confidence, make_pseudo_labels
+from jaxssl.sharding import make_mesh
+from jaxssl.teacher import batched_probabilities, load_trained_model
+from tests.synthetic import make_motif_shards
+from tests.test_train import small_config
+
+
+def test_confidence_follows_its_definition():
+    labels = np.array([[1.0, 0.0, np.nan]], np.float32)
+    probs = np.array([[0.9, 0.8, 0.3]], np.float32)
+    np.testing.assert_allclose(agreement_confidence(labels, probs)[0, :2], [0.9, 0.2], rtol=1e-6)
+
+    out, w, conf = make_pseudo_labels(labels, probs, homology_mode="weight", unlabeled_mode="soft")
+    np.testing.assert_allclose(out[0], [1.0, 0.0, 0.3], rtol=1e-6)
+    np.testing.assert_allclose(conf[0], [0.9, 0.2, 0.7], rtol=1e-6)
+    assert w[0] == pytest.approx((0.9 + 0.2 + 0.7) / 3)
+
+    out, w, _ = make_pseudo_labels(
+        labels, probs, homology_mode="threshold", unlabeled_mode="hard", threshold=0.7
+    )
+    np.testing.assert_array_equal(np.isnan(out[0]), [False, True, False])
+    assert out[0, 0] == 1.0 and out[0, 2] == 0.0 and w[0] == 1.0
+
+    out, w, _ = make_pseudo_labels(labels, probs, homology_mode="teacher", unlabeled_mode="soft")
+    np.testing.assert_allclose(out[0], probs[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="homology_mode"):
+        make_pseudo_labels(labels, probs, homology_mode="vote")
+
+
+def _unlabeled_set(path, seq_len=40, n=300, seed=1):
+    rng = np.random.default_rng(seed)
+    with ShardSetWriter(path, seq_len=seq_len, task_names=[], command="test") as writer:
+        tokens = rng.integers(0, 4, (n, seq_len), dtype=np.uint8)
+        writer.add_batch("train", tokens, np.zeros((n, 0), np.float32), np.ones(n, np.float32))
+    return path
+
+
+def noisy_config(data, sources, generations=1):
+    config = noisy_student_config.get_config(f"generations={generations}")
+    base = small_config(data, steps=30)
+    for key in ("data", "model", "train", "eval"):
+        config[key] = base[key]
+    config.stages = "supervised," + ",".join(
+        f"teacher_{g},student_{g}" for g in range(1, generations + 1)
+    )
+    config.pseudo.sources = sources
+    for g in range(1, generations + 1):
+        config[f"student_{g}"].train.steps = 30
+    return config
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ns")
+    return make_motif_shards(root / "labeled"), _unlabeled_set(root / "unlabeled")
+
+
+def test_generations_run_and_teacher_inference_is_exact(sets, tmp_path):
+    labeled, unlabeled = sets
+    config = noisy_config(labeled, f"{labeled},{unlabeled}", generations=2)
+    report = train_lib.train_and_evaluate(config, tmp_path)
+    names = [s["name"] for s in report["stages"]]
+    assert names == ["supervised", "teacher_1", "student_1", "teacher_2", "student_2"]
+    for stage in report["stages"]:
+        if stage["objective"] == "supervised":
+            assert stage["metrics"]["test"]["mean"]["auroc"] > 0.5
+
+    # The teacher's output equals the teacher applied example by example.
+    graphdef, rest, params, spec = load_trained_model(tmp_path / "supervised")
+    out = tmp_path / "teacher_1" / "shards"
+    unlabeled_out = next(out.glob("*_unlabeled"))
+    written = load_split(unlabeled_out, "train")
+    predict = jax.jit(make_predict_fn(graphdef, rest, loss_type="binary", rc_average=True))
+    one_by_one = np.concatenate([np.asarray(predict(params, t[None])) for t in written["tokens"]])
+    np.testing.assert_allclose(written["labels"], one_by_one, atol=1e-5)  # soft labels = probs
+    np.testing.assert_allclose(
+        written["weights"], np.maximum(one_by_one, 1 - one_by_one).mean(axis=1), atol=1e-5
+    )
+    batched = batched_probabilities(
+        predict, params, written["tokens"][:37], batch_size=16, mesh=make_mesh()
+    )
+    np.testing.assert_allclose(batched, one_by_one[:37], atol=1e-6)
+
+    # Carried labels keep their value and are weighted by the teacher's agreement.
+    labeled_out = next(out.glob("*_labeled"))
+    carried = load_split(labeled_out, "train")
+    original = load_split(labeled, "train")
+    np.testing.assert_array_equal(carried["labels"], original["labels"])
+    probs = np.concatenate([np.asarray(predict(params, t[None])) for t in carried["tokens"][:50]])
+    expected = agreement_confidence(original["labels"][:50], probs).mean(axis=1)
+    np.testing.assert_allclose(carried["weights"][:50], expected, atol=1e-5)
+    assert load_manifest(labeled_out).metadata["homology_mode"] == "weight"
+    assert report["stages"][1]["teacher_seq_per_s"] > 0
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_killed_between_generations_resumes_at_the_next(sets, tmp_path, monkeypatch):
+    labeled, unlabeled = sets
+    config = noisy_config(labeled, str(unlabeled), generations=1)
+
+    def kill_in_student(stage_name, step):
+        if stage_name == "student_1" and step == 5:
+            raise _Killed
+
+    monkeypatch.setattr(train_lib, "_after_step", kill_in_student)
+    with pytest.raises(_Killed):
+        train_lib.train_and_evaluate(config, tmp_path)
+    assert (tmp_path / "teacher_1" / "done.json").exists()
+    assert not (tmp_path / "student_1" / "done.json").exists()
+
+    ran = []
+    original = train_lib.run_training_stage
+
+    def record(stage, *args, **kwargs):
+        ran.append(stage.stage_name)
+        return original(stage, *args, **kwargs)
+
+    monkeypatch.setattr(train_lib, "_after_step", lambda stage_name, step: None)
+    monkeypatch.setattr(train_lib, "run_training_stage", record)
+    report = train_lib.train_and_evaluate(config, tmp_path)
+    assert ran == ["student_1"]  # supervised and the teacher were not redone
+    assert report["stages"][-1]["name"] == "student_1"
+
+
+def test_default_config_describes_the_method():
+    config = noisy_student_config.get_config()
+    assert config.stages == (
+        "supervised,pretrain,pseudo_label,teacher_1,student_1,teacher_2,student_2"
+    )
+    assert config.pretrain.data.extra_train == "toy:homology"
+    assert config.student_2.data.extra_train == "stage:teacher_2@1.0"
+    assert config.student_1.augment.substitution_rate > 0
+    big = noisy_student_config.get_config("student_scale=2")
+    assert big.student_1.model.hparams.num_filters == 2 * config.model.hparams.num_filters
+    with pytest.raises(ValueError, match="unknown option 'generation'"):
+        noisy_student_config.get_config("generation=3")
+    assert isinstance(config.teacher_1, ConfigDict)
