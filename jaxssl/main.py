@@ -6,6 +6,7 @@ import logging
 import sys
 
 from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/*.py file.")
@@ -17,6 +18,8 @@ def main(argv: list[str]) -> None:
     from jaxssl.config import ConfigError
     from jaxssl.train import train_and_evaluate
 
+    # Orbax and grain log every save at INFO; keep the console for progress and results.
+    absl_logging.set_verbosity(absl_logging.WARNING)
     logging.getLogger("jaxssl").setLevel(logging.INFO)
     try:
         train_and_evaluate(_CONFIG.value, _WORKDIR.value)
