@@ -94,6 +94,12 @@ def resolve_settings(config: ConfigDict) -> ConfigDict:
     return settings
 
 
+def step_keys(rng: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(view key, dropout key) of one step: new every step, the same after a resume."""
+    view_key, dropout_key = jax.random.split(jax.random.fold_in(rng, step))
+    return view_key, dropout_key
+
+
 @cache
 def _head_graphdefs(
     seq_dim: int, pooled_dim: int, hidden: int, bottleneck: int, prototypes: int
@@ -182,7 +188,10 @@ class SelfDistill:
         projector = nnx.merge(projector_def, nnx.State(params["projector"]))
         return mlm, projector
 
-    def _views(self, key: jax.Array, tokens_BL: jax.Array):
+    def make_views(
+        self, key: jax.Array, tokens_BL: jax.Array
+    ) -> tuple[views.StudentView, jax.Array]:
+        """(student view, teacher view tokens) of the batch, drawn from ``key``."""
         s = self.s
         student_key, teacher_key = jax.random.split(key)
         student = views.student_view(
@@ -255,9 +264,8 @@ class SelfDistill:
     # ---- the objective contract ------------------------------------------------------------
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
-        key = jax.random.fold_in(state.rng, state.step)
-        view_key, dropout_key = jax.random.split(key)
-        student, teacher_BL = self._views(view_key, batch["tokens"])
+        view_key, dropout_key = step_keys(state.rng, state.step)
+        student, teacher_BL = self.make_views(view_key, batch["tokens"])
         teacher = state.extra["teacher"]
         center_K = state.extra["center"]
         teacher_logits_BK = self.teacher_logits(teacher, teacher_BL)
@@ -309,7 +317,7 @@ class SelfDistill:
         depends only on the parameters and the key (the trainer passes the same key at every
         evaluation, making scores comparable across steps).
         """
-        student, teacher_BL = self._views(key, batch["tokens"])
+        student, teacher_BL = self.make_views(key, batch["tokens"])
         teacher_logits_BK = self.teacher_logits(state.extra["teacher"], teacher_BL)
         out = self.losses(
             state.params,

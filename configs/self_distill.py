@@ -1,0 +1,44 @@
+"""Self-distillation pre-training, then supervised fine-tuning (FinDNA, arXiv 2405.08538).
+
+    python -m jaxssl.main --config=configs/self_distill.py --workdir=runs/self_distill
+    python -m jaxssl.main --config=configs/self_distill.py:mixer --workdir=runs/sd_mixer
+
+Stage ``pretrain`` (objective ``self_distill``) reads sequences only: by default the train
+split of the labeled set with its labels ignored; for windows of any FASTA make a shard set
+with ``python -m data_prep windows`` and pass it instead::
+
+    --config.pretrain.data.use_labeled_train=False \
+    --config.pretrain.data.extra_train=shards/sp1_windows,shards/sp2_windows
+
+(its validation loss is measured on the labeled set's valid split, labels ignored; the test
+split is never read). Stage ``finetune`` trains the task head on the labels, starting from
+the pre-trained backbone (the EMA teacher's by default: ``--config.self_distill.
+finetune_from=student`` for the student's). The baseline from scratch is the same stage
+without pre-training::
+
+    --config.stages=finetune --config.finetune.init_from=
+
+The text after ':' picks the backbone (its hyperparameters become --config.model.hparams.*).
+"""
+
+from jaxssl.config import base_config
+from jaxssl.objectives.self_distill import default_settings
+
+
+def get_config(model: str | None = None):
+    config = base_config(model or "dilated_resnet")
+    config.stages = "pretrain,finetune"
+    config.self_distill = default_settings()  # read by the self_distill objective only
+
+    config.pretrain = {
+        "objective": "self_distill",
+        "data": {"use_labeled_train": True},
+        "train": {"steps": 3000, "learning_rate": 5e-4, "warmup_steps": 200},
+    }
+    config.finetune = {
+        "objective": "supervised",
+        "init_from": "prev",
+        "init_exclude": "head",
+        "train": {"steps": 2000},
+    }
+    return config

@@ -1,0 +1,349 @@
+"""Self-distillation pieces: views, masked loss, EMA teacher, centring, and a tiny run.
+
+Several tests target the defects of the public reference code (DESIGN.md): reverse
+complement on the wrong channels, a masked loss on the wrong positions, masks drawn once
+and frozen, and the centre of one device instead of the global batch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxssl import augment
+from jaxssl.config import base_config
+from jaxssl.models import build_model
+from jaxssl.objectives import dino, get_objective, views
+from jaxssl.objectives.self_distill import resolve_settings, step_keys
+from jaxssl.optim import make_optimizer
+from jaxssl.tokens import A, C, G, N, T, encode
+from jaxssl.train_state import TrainState, split_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def random_tokens(shape, seed=0, n_rate=0.0):
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, 4, shape, dtype=np.uint8)
+    tokens[rng.random(shape) < n_rate] = N
+    return jnp.asarray(tokens)
+
+
+def tiny_objective(seq_len=32, steps=50, **settings):
+    config = base_config("deepbind")
+    config.model.hparams.num_filters = 8
+    config.model.hparams.filter_width = 5
+    config.train.steps = steps
+    config.train.warmup_steps = 2
+    config.train.learning_rate = 1e-2
+    config.self_distill = {
+        "num_prototypes": 16,
+        "projector_hidden": 16,
+        "projector_bottleneck": 8,
+        **settings,
+    }
+    model = build_model(
+        "deepbind", num_outputs=1, seq_len=seq_len, rngs=nnx.Rngs(0), num_filters=8, filter_width=5
+    )
+    graphdef, params, rest = split_model(model)
+    tx = make_optimizer(config.train)
+    objective = get_objective("self_distill")(config, graphdef, rest, tx)
+    params = objective.init_params(params, jax.random.PRNGKey(1))
+    state = TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=tx.init(params),
+        rng=jax.random.PRNGKey(0),
+        extra=objective.init_extra(params),
+    )
+    return objective, state
+
+
+# ---- reverse complement ----------------------------------------------------------------------
+
+
+def test_reverse_complement_on_tokens_and_one_hot_agree_and_are_involutions():
+    tokens = jnp.asarray(encode("AACGTN")[None])
+    assert np.array_equal(augment.reverse_complement(tokens)[0], encode("NACGTT"))
+    x = augment.one_hot(tokens)
+    rc_x = views.reverse_complement_one_hot(x)
+    # The channel swap is the complement: A<->T and C<->G, nothing else.
+    assert np.array_equal(rc_x[0, -1], np.eye(4)[T]) and np.array_equal(rc_x[0, -3], np.eye(4)[G])
+    assert np.array_equal(rc_x[0, 0], np.zeros(4))  # N stays the all-zero row
+    batch = random_tokens((8, 37), n_rate=0.1)
+    one_hot = augment.one_hot(batch)
+    assert np.array_equal(
+        augment.one_hot(augment.reverse_complement(batch)),
+        views.reverse_complement_one_hot(one_hot),
+    )
+    assert np.array_equal(augment.reverse_complement(augment.reverse_complement(batch)), batch)
+    twice = views.reverse_complement_one_hot(views.reverse_complement_one_hot(one_hot))
+    assert np.array_equal(twice, one_hot)
+
+
+# ---- masking and the masked loss -------------------------------------------------------------
+
+
+def test_mask_tokens_rates_and_untouched_positions():
+    tokens = random_tokens((64, 512), n_rate=0.05)
+    inputs, masked = views.mask_tokens(jax.random.PRNGKey(3), tokens, 0.15)
+    inputs, masked, tokens = map(np.asarray, (inputs, masked, tokens))
+    assert not masked[tokens == N].any()  # N has no base to predict
+    assert abs(masked.sum() / (tokens < 4).sum() - 0.15) < 0.01
+    assert np.array_equal(inputs[~masked], tokens[~masked])
+    hidden = inputs[masked]
+    mask_share = np.mean(hidden == views.MASK_TOKEN)
+    kept_share = np.mean(hidden == tokens[masked])  # kept, or randomly replaced by itself
+    assert abs(mask_share - 0.8) < 0.02
+    assert abs(kept_share - (0.1 + 0.1 / 4)) < 0.02
+    assert hidden.max() <= views.MASK_TOKEN
+    assert np.array_equal(augment.one_hot(jnp.asarray([views.MASK_TOKEN])), np.zeros((1, 4)))
+
+
+def test_masked_loss_counts_only_masked_positions():
+    rng = np.random.default_rng(0)
+    logits = jnp.asarray(rng.normal(size=(4, 10, 4)), jnp.float32)
+    targets = jnp.asarray(rng.integers(0, 4, (4, 10)), jnp.uint8)
+    masked = jnp.asarray(rng.random((4, 10)) < 0.3)
+    loss, count, per_row = views.masked_nucleotide_loss(logits, targets, masked)
+    logp = jax.nn.log_softmax(logits)
+    nll = -np.take_along_axis(np.asarray(logp), np.asarray(targets)[..., None], -1)[..., 0]
+    m = np.asarray(masked)
+    assert int(count) == m.sum()
+    np.testing.assert_allclose(loss, nll[m].mean(), rtol=1e-6)
+    np.testing.assert_allclose(per_row, (nll * m).sum(-1), rtol=1e-6)
+    # Unmasked positions: neither loss nor gradient, whatever their logits or targets.
+    grads = jax.grad(lambda lg: views.masked_nucleotide_loss(lg, targets, masked)[0])(logits)
+    assert np.all(np.asarray(grads)[~m] == 0) and np.any(np.asarray(grads)[m] != 0)
+    moved = jnp.where(masked[..., None], logits, 100.0 * logits)
+    assert views.masked_nucleotide_loss(
+        moved, (targets + 1) % 4 * ~masked + targets * masked, masked
+    )[0] == pytest.approx(float(loss))
+
+
+def test_student_view_targets_follow_the_same_reverse_complement():
+    tokens = random_tokens((64, 40), seed=1, n_rate=0.05)
+    view = views.student_view(
+        jax.random.PRNGKey(7),
+        tokens,
+        mask_rate=0.2,
+        mask_fraction=0.8,
+        random_fraction=0.1,
+        substitution_rate=0.0,
+        reverse_complement=True,
+    )
+    rc = augment.reverse_complement(tokens)
+    forward = np.all(view.targets_BL == tokens, axis=1)
+    flipped = np.all(view.targets_BL == rc, axis=1)
+    assert np.all(forward | flipped) and forward.any() and flipped.any()
+    inputs, targets, masked = map(np.asarray, view)
+    # Outside the mask the student sees exactly its targets: the loss positions are the
+    # hidden ones, on the strand the student reads.
+    assert np.array_equal(inputs[~masked], targets[~masked])
+    assert np.all(targets[masked] < 4)
+    assert np.all((inputs == views.MASK_TOKEN) <= masked)
+
+
+def test_random_indels_are_one_insertion_or_deletion():
+    tokens = random_tokens((32, 30), seed=2)
+    out = np.asarray(views.random_indels(jax.random.PRNGKey(0), tokens, rate=1.0, max_length=3))
+    tokens = np.asarray(tokens)
+    kinds = set()
+    for x, y in zip(tokens, out, strict=True):
+        found = None
+        for p in range(30):
+            for k in (1, 2, 3):
+                if not np.array_equal(y[:p], x[:p]):
+                    continue
+                if np.array_equal(y[p:], np.concatenate([x[p + k :], np.full(k, N)])[: 30 - p]):
+                    found = "deletion"
+                elif np.array_equal(y[p + k :], x[p : 30 - k]) and np.all(y[p : p + k] < 4):
+                    found = "insertion"
+        assert found, (x, y)
+        kinds.add(found)
+    assert kinds == {"deletion", "insertion"}
+    same = views.random_indels(jax.random.PRNGKey(0), jnp.asarray(tokens), rate=0.0, max_length=3)
+    assert np.array_equal(same, tokens)
+
+
+def test_masks_and_views_are_fresh_every_step_and_reproducible():
+    objective, state = tiny_objective()
+    tokens = random_tokens((16, 32))
+    k0, _ = step_keys(state.rng, jnp.asarray(0))
+    k1, _ = step_keys(state.rng, jnp.asarray(1))
+    s0, t0 = objective.make_views(k0, tokens)
+    s1, t1 = objective.make_views(k1, tokens)
+    assert not np.array_equal(s0.masked_BL, s1.masked_BL)
+    assert not np.array_equal(t0, t1)
+    again, _ = objective.make_views(step_keys(state.rng, jnp.asarray(0))[0], tokens)
+    assert np.array_equal(again.masked_BL, s0.masked_BL)  # a resumed step draws the same
+
+
+# ---- teacher: EMA, momentum, centring --------------------------------------------------------
+
+
+def test_cosine_momentum_and_ema_formula():
+    base = 0.996
+    m = [float(dino.cosine_momentum(jnp.asarray(s), 100, base)) for s in (0, 50, 100, 200)]
+    np.testing.assert_allclose(m, [base, (1 + base) / 2, 1.0, 1.0], rtol=1e-6)
+    teacher = {"w": jnp.asarray([1.0, 2.0]), "b": {"c": jnp.asarray(3.0)}}
+    student = {"w": jnp.asarray([5.0, -2.0]), "b": {"c": jnp.asarray(0.0)}}
+    out = dino.ema_update(teacher, student, jnp.asarray(0.75))
+    np.testing.assert_allclose(out["w"], [2.0, 1.0])
+    np.testing.assert_allclose(out["b"]["c"], 2.25)
+
+
+def test_train_step_teacher_is_the_ema_of_the_updated_student():
+    objective, state = tiny_objective(teacher_momentum=0.9)
+    step = jax.jit(objective.train_step)
+    batch = {"tokens": random_tokens((8, 32)), "labels": jnp.zeros((8, 1)), "weights": jnp.ones(8)}
+    for _ in range(3):  # the teacher drifts away from the student after the first step
+        old_teacher = state.extra["teacher"]
+        state, metrics = step(state, batch)
+    m = float(metrics["momentum"])
+    assert 0.9 < m < 1.0
+    expected = jax.tree.map(lambda t, s: m * t + (1 - m) * s, old_teacher, state.params)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+        state.extra["teacher"],
+        expected,
+    )
+    diff = jax.tree.map(
+        lambda a, b: float(jnp.max(jnp.abs(a - b))), state.extra["teacher"], state.params
+    )
+    assert max(jax.tree.leaves(diff)) > 0
+    # The exported backbone is the teacher's unless the config asks for the student's.
+    assert objective.eval_params(state) is state.extra["teacher"]["model"]
+    student_objective, _ = tiny_objective(finetune_from="student")
+    assert student_objective.eval_params(state) is state.params["model"]
+
+
+def test_centering_and_sharpening():
+    logits = jnp.asarray([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    center = dino.update_center(jnp.asarray([0.5, 0.5, 0.5]), logits, 0.9)
+    np.testing.assert_allclose(center, 0.9 * 0.5 + 0.1 * np.array([2.0, 2.0, 2.0]), rtol=1e-6)
+    student = jnp.asarray([[0.3, -0.1, 0.2]])
+    # A teacher equal to the centre is uniform after centring, whatever the temperature.
+    flat = dino.distillation_cross_entropy(
+        student,
+        jnp.asarray([[1.0, 5.0, 2.0]]),
+        jnp.asarray([1.0, 5.0, 2.0]),
+        student_temperature=0.1,
+        teacher_temperature=0.04,
+    )
+    expected = -np.mean(np.asarray(jax.nn.log_softmax(student / 0.1)))
+    np.testing.assert_allclose(flat, [expected], rtol=1e-6)
+    # Sharpening: a low teacher temperature puts the target on the teacher's top prototype.
+    sharp = dino.distillation_cross_entropy(
+        student,
+        jnp.asarray([[0.0, 1.0, 0.0]]),
+        jnp.zeros(3),
+        student_temperature=0.1,
+        teacher_temperature=0.01,
+    )
+    np.testing.assert_allclose(sharp, -jax.nn.log_softmax(student / 0.1)[:, 1], rtol=1e-4)
+    assert float(dino.entropy(jnp.asarray([[0.0, 1.0, 0.0]]), jnp.zeros(3), 0.01)) < 1e-3
+
+
+def test_center_is_the_global_batch_mean_on_two_devices():
+    """Under jit, jnp.mean over a batch sharded on 'data' is the mean of the whole batch."""
+    script = textwrap.dedent(
+        """
+        import jax, jax.numpy as jnp, numpy as np
+        from jax.sharding import NamedSharding, PartitionSpec as P
+        from jaxssl.objectives.dino import update_center
+        assert jax.device_count() == 2, jax.devices()
+        mesh = jax.make_mesh((2,), ("data",))
+        logits = np.arange(24, dtype=np.float32).reshape(8, 3) ** 2
+        sharded = jax.device_put(logits, NamedSharding(mesh, P("data")))
+        repl = NamedSharding(mesh, P())
+        fn = jax.jit(update_center, static_argnums=2, out_shardings=repl)
+        center = fn(jnp.zeros(3), sharded, 0.5)
+        np.testing.assert_allclose(center, 0.5 * logits.mean(0), rtol=1e-6)
+        local = 0.5 * logits[:4].mean(0)
+        assert not np.allclose(center, local)
+        print("ok")
+        """
+    )
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+# ---- the whole step --------------------------------------------------------------------------
+
+
+def periodic_tokens(key, batch, length, period=(A, C, G, T, T, G, A, C, C, A)):
+    """Windows of one repeated 10-mer at random phases: every masked base is predictable."""
+    phase = jax.random.randint(key, (batch, 1), 0, len(period))
+    idx = (jnp.arange(length)[None, :] + phase) % len(period)
+    return jnp.asarray(period, jnp.uint8)[idx]
+
+
+def test_loss_falls_on_a_tiny_run():
+    # A frozen teacher and centre make the contrastive target stationary, so both terms can
+    # only fall if the student learns (with the EMA teacher the target moves, by design).
+    objective, state = tiny_objective(
+        steps=60, student_substitution_rate=0.0, teacher_momentum=1.0, center_momentum=1.0
+    )
+    step = jax.jit(objective.train_step, donate_argnums=(0,))
+    history = []
+    for i in range(60):
+        tokens = periodic_tokens(jax.random.PRNGKey(100 + i), 32, 32)
+        batch = {"tokens": tokens, "labels": jnp.zeros((32, 1)), "weights": jnp.ones(32)}
+        state, metrics = step(state, batch)
+        history.append(jax.device_get(metrics))
+
+    def mean(rows, key):
+        return float(np.mean([r[key] for r in rows]))
+
+    first, last = history[:5], history[-5:]
+    assert mean(last, "mlm_loss") < 0.7 * mean(first, "mlm_loss"), history[-1]
+    assert mean(last, "contrastive_loss") < mean(first, "contrastive_loss"), history[-1]
+    assert mean(last, "training_loss") < 0.8 * mean(first, "training_loss")
+    assert mean(last, "mlm_accuracy") > 0.6
+    assert all(np.isfinite(r["training_loss"]) for r in history)
+    assert 0.1 < mean(history, "masked_fraction") < 0.2
+
+
+def test_eval_loss_counts_every_real_row_and_ignores_padding():
+    objective, state = tiny_objective()
+    tokens = random_tokens((8, 32))
+    key = jax.random.PRNGKey(9)
+    full, n = objective.eval_loss(state, {"tokens": tokens, "mask": jnp.ones(8, bool)}, key)
+    assert int(n) == 8 and np.isfinite(float(full))
+    padded = {"tokens": tokens.at[6:].set(N), "mask": jnp.arange(8) < 6}
+    part, n6 = objective.eval_loss(state, padded, key)
+    assert int(n6) == 6
+    # Row losses do not depend on other rows, so the padded batch scores its 6 real rows.
+    head, _ = objective.eval_loss(state, {"tokens": tokens, "mask": jnp.arange(8) < 6}, key)
+    np.testing.assert_allclose(part, head, rtol=1e-5)
+
+
+def test_settings_errors_name_the_key():
+    config = base_config()
+    config.self_distill = {"mask_rat": 0.1}
+    with pytest.raises(ValueError, match="config.self_distill.mask_rat"):
+        resolve_settings(config)
+    config.self_distill = {"mask_token_fraction": 0.95}
+    with pytest.raises(ValueError, match="mask_token_fraction"):
+        resolve_settings(config)
+    config.self_distill = {"finetune_from": "ema"}
+    with pytest.raises(ValueError, match="finetune_from"):
+        resolve_settings(config)
+    assert resolve_settings(base_config()).mask_rate == 0.15  # no section: defaults
