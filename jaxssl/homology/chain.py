@@ -44,6 +44,7 @@ class Chain:
     t_starts: np.ndarray
     q_starts: np.ndarray
     sizes: np.ndarray
+    line: int = 0  # 1-based header line in its file (0 when built in memory), for error messages
 
     @property
     def aligned_bases(self) -> int:
@@ -135,7 +136,7 @@ def read_chains(path: str | Path) -> list[Chain]:
                 f"{path}:{i + 1}: blocks of chain {header[-1]} end at t {t_starts[-1] + sizes[-1]}"
                 f", q {q_starts[-1] + sizes[-1]} but the header says t {header[4]}, q {header[9]}"
             )
-        chains.append(Chain(*header, t_starts=t_starts, q_starts=q_starts, sizes=sizes))
+        chains.append(Chain(*header, t_starts=t_starts, q_starts=q_starts, sizes=sizes, line=i + 1))
         i = k
     return chains
 
@@ -289,3 +290,83 @@ class ChainIndex:
         m = len(src)
         return (src, np.full(m, chain.id, np.int64), matched.astype(np.float64), q_lo, q_hi,
                 np.full(m, chain.q_name, object), np.full(m, minus, bool))  # fmt: skip
+
+
+def swap_chain(chain: Chain) -> Chain:
+    """The same alignment seen from the query (UCSC chainSwap): query becomes target.
+
+    The new target must read on its + strand, so a minus-strand chain is mirrored on both
+    sequences (block order reversed) and stays minus-strand.
+    """
+    if chain.q_strand == "+":
+        return Chain(
+            chain.score, chain.q_name, chain.q_size, chain.q_start, chain.q_end, chain.t_name,
+            chain.t_size, "+", chain.t_start, chain.t_end, chain.id, chain.q_starts.copy(),
+            chain.t_starts.copy(), chain.sizes.copy(), chain.line,
+        )  # fmt: skip
+    sizes = chain.sizes[::-1].copy()
+    return Chain(
+        chain.score, chain.q_name, chain.q_size, chain.q_size - chain.q_end,
+        chain.q_size - chain.q_start, chain.t_name, chain.t_size, "-",
+        chain.t_size - chain.t_end, chain.t_size - chain.t_start, chain.id,
+        (chain.q_size - chain.q_starts - chain.sizes)[::-1].copy(),
+        (chain.t_size - chain.t_starts - chain.sizes)[::-1].copy(), sizes, chain.line,
+    )  # fmt: skip
+
+
+def _alias_hint(names: set[str], known: dict[str, int]) -> str:
+    aliased = {n[3:] if n.startswith("chr") else "chr" + n for n in names}
+    return (
+        " (the names differ only by a 'chr' prefix: rename one side)"
+        if aliased & set(known)
+        else ""
+    )
+
+
+def check_chain_genomes(
+    chains: list[Chain],
+    path: str | Path,
+    *,
+    target_sizes: dict[str, int],
+    query_sizes: dict[str, int],
+    target_what: str = "the reference genome",
+    query_what: str = "the query genome",
+) -> None:
+    """Refuses chains made for other assemblies: every name must exist with the chain's size.
+
+    Names and sizes are the only fingerprint a chain file carries of the assemblies it was built
+    on, so a disagreement means coordinates would silently land on the wrong bases.
+    """
+    if not chains:
+        raise ValueError(f"{path}: no chains in the file")
+    t_names = {c.t_name for c in chains}
+    q_names = {c.q_name for c in chains}
+    swapped = t_names <= set(query_sizes) and q_names <= set(target_sizes)
+    if swapped and not t_names & set(target_sizes) and not q_names & set(query_sizes):
+        raise ValueError(
+            f"{path}: the chains run the other way (their target sequences "
+            f"{sorted(t_names)[:5]} are in {query_what}, their query sequences in {target_what});"
+            " the chain target must be the reference: swap the file with UCSC chainSwap or pass"
+            " the right one"
+        )
+    for side, names_of, sizes, what in (
+        ("target", lambda c: (c.t_name, c.t_size), target_sizes, target_what),
+        ("query", lambda c: (c.q_name, c.q_size), query_sizes, query_what),
+    ):
+        unknown = sorted({names_of(c)[0] for c in chains} - set(sizes))
+        if unknown:
+            first = next(c for c in chains if names_of(c)[0] == unknown[0])
+            raise ValueError(
+                f"{path}:{first.line}: chain {first.id} names {side} sequence {unknown[0]!r}, which"
+                f" is not in {what} ({len(unknown)} unknown {side} names: {unknown[:5]}; it has "
+                f"{list(sizes)[:5]}){_alias_hint(set(unknown), sizes)}; the chain file does not "
+                "match this genome: pass the chains built for these assemblies"
+            )
+        for c in chains:
+            name, size = names_of(c)
+            if sizes[name] != size:
+                raise ValueError(
+                    f"{path}:{c.line}: chain {c.id} says {side} sequence {name!r} is {size:,} bp,"
+                    f" {what} has {sizes[name]:,} bp; the chain was built on another assembly "
+                    "version: pass the chains built for these assemblies"
+                )
