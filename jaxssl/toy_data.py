@@ -112,3 +112,36 @@ def toy_unlabeled_all(toy: Any, count: int = 20_000) -> list[Path]:
 
     info = load_world_info(toy_world_dir(toy))
     return [toy_unlabeled_shards(toy, species, count) for species in info["species"]]
+
+
+def toy_homology_shards(toy: Any) -> list[Path]:
+    """The reference's training labels carried to every other genome through the true chains.
+
+    One shard set per species (`python -m data_prep homology`, leakage guard on), the data of
+    the pseudo-label pre-training stage; built once beside the labeled set it comes from.
+    """
+    from jaxssl.toyworld import load_world_info
+
+    labeled = toy_labeled_shards(toy)
+    world = toy_world_dir(toy)
+    info = load_world_info(world)
+    others = [sp for sp in info["species"] if sp != info["reference"]]
+    out = world / "shards" / f"homology_w{int(toy.get('window', 200))}"
+    paths = [out / sp for sp in others]
+    if all((p / MANIFEST_NAME).is_file() for p in paths):
+        return paths
+    log.info("toy world: carrying labels by homology into %s", out)
+    _run_data_prep(
+        [
+            "homology",
+            str(out),
+            "--labeled",
+            str(labeled),
+            "--targets",
+            *[str(world / "genomes" / f"{sp}.fa") for sp in others],
+            "--chains",
+            *[str(world / "chains" / f"ref_to_{sp}.chain") for sp in others],
+            "--overwrite",
+        ]
+    )
+    return paths
