@@ -143,7 +143,9 @@ def carry_labels(
             f"{labeled}: windows on chromosomes {unknown[:5]} that {ref_path} does not have; "
             "pass the --reference-fasta the labeled set was made from"
         )
-    keep_src = np.flatnonzero(~in_held_out)
+    # Windows not read from the genome (strand '.', e.g. shuffled negatives) have no homolog.
+    genomic = np.isin(source["strand"], ["+", "-"])
+    keep_src = np.flatnonzero(~in_held_out & genomic)
     log.info(
         "homology: %d %s windows, %d in held-out regions",
         len(in_held_out),
@@ -209,6 +211,7 @@ def carry_labels(
         counts = {
             **mapped.counts,
             "source_windows": len(in_held_out),
+            "not_genomic": int((~genomic & ~in_held_out).sum()),
             "mapped": len(mapped.source),
             "off_chrom_end": int(off_end.sum()),
             "too_many_n": int(too_many_n.sum()),
