@@ -231,3 +231,78 @@ def test_real_hg19_to_mm9_chain(shared_data):
     assert set(r.strand[r.mapped]) == {"-"} and set(r.chrom[r.mapped]) == {"chr8"}
     lo, hi = 131738871 - 21650091, 131738871 - 18131328
     assert ((r.start[r.mapped] >= lo) & (r.end[r.mapped] <= hi)).all()
+
+
+def test_swap_chain_inverts_lifting(tmp_path):
+    from jaxssl.homology.chain import swap_chain
+
+    rng = np.random.default_rng(2)
+    path = tmp_path / "random.chain"
+    path.write_text(random_chain_text(rng, 30))
+    chains = read_chains(path)
+    for c in chains:
+        twice = swap_chain(swap_chain(c))
+        for key in ("t_name", "t_start", "t_end", "q_name", "q_strand", "q_start", "q_end"):
+            assert getattr(twice, key) == getattr(c, key)
+        np.testing.assert_array_equal(twice.t_starts, c.t_starts)
+        np.testing.assert_array_equal(twice.q_starts, c.q_starts)
+    forward, back = ChainIndex(chains), ChainIndex([swap_chain(c) for c in chains])
+    # Every aligned block lifts forward and back onto itself.
+    for c in chains:
+        r = forward.lift([c.t_name] * len(c.sizes), c.t_starts, c.t_starts + c.sizes,
+                         min_match=1.0, multiple=True)  # fmt: skip
+        rows = np.flatnonzero(r.chain_id == c.id)
+        assert len(rows) == len(c.sizes)
+        b = back.lift(r.chrom[rows], r.start[rows], r.end[rows], r.strand[rows], min_match=1.0,
+                      multiple=True)  # fmt: skip
+        mine = b.chain_id == c.id
+        np.testing.assert_array_equal(b.start[mine], c.t_starts)
+        np.testing.assert_array_equal(b.end[mine], c.t_starts + c.sizes)
+        assert set(b.strand[mine]) == {"+"}  # back onto the reference's + strand
+
+
+def test_headers_remember_their_line(chain_file):
+    assert [c.line for c in read_chains(chain_file)] == [1, 6, 9]
+
+
+def test_real_chain_checked_against_genome_sizes_and_mapped(shared_data):
+    from jaxssl.homology.chain import check_chain_genomes
+    from jaxssl.homology.mapping import map_by_chains, window_starts
+
+    path = shared_data / "chain" / "hg19.mm9.rBest.chain.gz"
+    chains = read_chains(path)
+    hg19, mm9 = {"chr16": 90354753, "chr1": 249250621}, {"chr8": 131738871}
+    check_chain_genomes(chains, path, target_sizes=hg19, query_sizes=mm9)
+    with pytest.raises(ValueError, match=r"gz:1: chain 16 says target sequence 'chr16' is "
+                                         r"90,354,753 bp, hg18 has 88,827,254"):  # fmt: skip
+        check_chain_genomes(chains, path, target_sizes={"chr16": 88827254}, query_sizes=mm9,
+                            target_what="hg18")  # fmt: skip
+    with pytest.raises(ValueError, match="query sequence 'chr8'.*not in mm10 FASTA"):
+        check_chain_genomes(chains, path, target_sizes=hg19, query_sizes={"chr7": 1},
+                            query_what="mm10 FASTA")  # fmt: skip
+    with pytest.raises(ValueError, match="run the other way"):
+        check_chain_genomes(chains, path, target_sizes=mm9, query_sizes=hg19)
+
+    # 200 bp windows through the real chains: an aligned centre base lands where its block
+    # puts it (q = block q start + offset, mirrored on a minus-strand chain).
+    index = ChainIndex(chains)
+    rng = np.random.default_rng(3)
+    starts = rng.integers(46_700_000, 90_000_000, 2000)
+    strands = np.where(rng.random(2000) < 0.5, "+", "-").astype(object)
+    m = map_by_chains(index, np.full(2000, "chr16", object), starts, strands, 200, min_match=0.5)
+    assert len(m.source) > 200 and m.counts["source_windows"] == 2000
+    assert m.minus.any() and (~m.minus).any()
+    centre = np.where(strands == "+", starts + 100, starts + 99)[m.source]
+    expected = np.full(len(centre), -1)
+    for c in chains:
+        k = np.clip(np.searchsorted(c.t_starts, centre, "right") - 1, 0, None)
+        inside = (centre >= c.t_starts[k]) & (centre < c.t_starts[k] + c.sizes[k])
+        q = c.q_starts[k] + centre - c.t_starts[k]
+        q = c.q_size - 1 - q if c.q_strand == "-" else q
+        flip = (strands[m.source] == "-") ^ (c.q_strand == "-")
+        expected = np.where(inside & (flip == m.minus), q, expected)
+    aligned = expected >= 0
+    assert aligned.mean() > 0.9 and m.counts["centre_in_gap"] == (~aligned).sum()
+    np.testing.assert_array_equal(m.centre[aligned], expected[aligned])
+    ws = window_starts(m.centre, m.minus, 200)
+    assert ((ws >= 0) & (ws + 200 <= 131738871)).all()
