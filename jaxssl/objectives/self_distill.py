@@ -303,8 +303,8 @@ class SelfDistill:
                 teacher_logits_BK, center_K, float(self.s.teacher_temperature)
             ),
             "momentum": momentum,
-            "l2_grads": optax.global_norm(grads),
-            "l2_params": optax.global_norm(params),
+            "l2_grads": optax.tree.norm(grads),
+            "l2_params": optax.tree.norm(params),
             "learning_rate": self.schedule(state.step),
         }
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
