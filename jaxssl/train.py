@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -305,6 +306,7 @@ def run_training_stage(
         unit="step",
         disable=not stage.train.progress_bar,
         dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30.0,  # logs get a line every 30 s
     )
     pending: tuple[int, dict] | None = None
     window_start, window_steps = time.perf_counter(), 0
