@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxssl.data.manifest import MANIFEST_NAME, load_manifest
+from jaxssl.data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from jaxssl.data.reader import load_split
 from jaxssl.data.writer import ShardSetWriter
 from jaxssl.genome.fasta import Genome
 from jaxssl.homology.chain import ChainIndex, check_chain_genomes, read_chains, swap_chain
 from jaxssl.homology.leakage import (
+    HeldOut,
     chain_backmap_leaks,
     held_out_of,
     minimap_backmap_leaks,
@@ -91,7 +92,34 @@ def _gather_windows(
     return out
 
 
-def _load_labeled(labeled: Path, split: str) -> tuple[dict, dict]:
+@dataclass
+class _Reference:
+    """What every target needs from the reference: the windows to carry and the guard."""
+
+    labeled: Path
+    manifest: Manifest
+    source: dict  # load_split columns of the source split
+    carry: np.ndarray  # int64: rows of `source` to map (genomic, outside held-out regions)
+    in_held_out: np.ndarray  # bool per source row (leakage door 1)
+    not_genomic: int
+    held_out: HeldOut
+    fasta: Path
+    lengths: dict[str, int]
+
+
+@dataclass
+class _Carried:
+    """One target's result: the windows to write and the counts of those that were not."""
+
+    method: str
+    mapped: Mapped  # rows to write
+    start: np.ndarray
+    tokens: np.ndarray
+    counts: dict
+    leakage: dict
+
+
+def _reference(labeled: Path, split: str, reference_fasta: Path | None) -> _Reference:
     manifest = load_manifest(labeled)
     if split not in manifest.splits:
         raise ValueError(
@@ -104,7 +132,111 @@ def _load_labeled(labeled: Path, split: str) -> tuple[dict, dict]:
             f"{labeled}: split {split!r} has windows without provenance (chromosome/start), so "
             "they cannot be located in the reference; make the labeled set with from-peaks"
         )
-    return {"metadata": manifest.metadata, "splits": splits, "manifest": manifest}, source
+    fasta = Path(reference_fasta) if reference_fasta else reference_fasta_of(labeled)
+    genome = Genome(fasta)
+    lengths = dict(genome.lengths)
+    genome.close()
+    if unknown := sorted(set(source["chrom"].astype(str)) - set(lengths)):
+        raise ValueError(
+            f"{labeled}: windows on chromosomes {unknown[:5]} that {fasta} does not have; pass "
+            "the --reference-fasta the labeled set was made from"
+        )
+    held_out = held_out_of(
+        {"metadata": manifest.metadata, "splits": splits}, manifest.seq_len, split
+    )
+    # Leakage door 1: reference windows in held-out regions are never carried.
+    in_held_out = held_out.overlaps(
+        source["chrom"], source["start"], source["start"] + manifest.seq_len
+    )
+    # Windows not read from the genome (strand '.', e.g. shuffled negatives) have no homolog.
+    genomic = np.isin(source["strand"], ["+", "-"])
+    return _Reference(
+        labeled=labeled,
+        manifest=manifest,
+        source=source,
+        carry=np.flatnonzero(genomic & ~in_held_out),
+        in_held_out=in_held_out,
+        not_genomic=int((~genomic & ~in_held_out).sum()),
+        held_out=held_out,
+        fasta=fasta,
+        lengths=lengths,
+    )
+
+
+def _carry_one(
+    ref: _Reference, target: Target, genome: Genome, options: CarryOptions, aligners: dict
+) -> _Carried:
+    seq_len = ref.manifest.seq_len
+    src = ref.source
+    mm = dict(options.minimap)
+    if target.chain is not None:
+        chains = read_chains(target.chain)
+        check_chain_genomes(
+            chains,
+            target.chain,
+            target_sizes=ref.lengths,
+            query_sizes=genome.lengths,
+            target_what=f"the reference FASTA {ref.fasta}",
+            query_what=f"the target FASTA {target.fasta}",
+        )
+        rows = ref.carry
+        mapped = map_by_chains(
+            ChainIndex(chains),
+            src["chrom"][rows],
+            src["start"][rows],
+            src["strand"][rows],
+            seq_len,
+            min_match=options.min_match,
+            max_length_change=options.max_length_change,
+        )
+    else:
+        mapped = map_by_minimap(
+            minimap_aligner(str(target.fasta), **mm),
+            src["tokens"][ref.carry],
+            min_match=options.min_match,
+            min_mapq=options.min_mapq,
+            threads=options.threads,
+        )
+    mapped.source = ref.carry[mapped.source]
+    start = window_starts(mapped.centre, mapped.minus, seq_len)
+    tokens = _gather_windows(genome, mapped.chrom, start, mapped.minus, seq_len)
+    length = np.array([genome.lengths[c] for c in mapped.chrom], np.int64)
+    off_end = (start < 0) | (start + seq_len > length)
+    too_many_n = (tokens == N).mean(axis=1) > options.max_n_frac
+    # Leakage door 2: target windows that map back into held-out reference regions.
+    if target.chain is not None:
+        swapped = ChainIndex([swap_chain(c) for c in chains])
+        leaks = chain_backmap_leaks(
+            swapped, ref.held_out, mapped.chrom, start, seq_len, min_match=options.leak_min_match
+        )
+    else:
+        if "reference" not in aligners:
+            aligners["reference"] = minimap_aligner(str(ref.fasta), **mm)
+        leaks = minimap_backmap_leaks(
+            aligners["reference"],
+            ref.held_out,
+            tokens,
+            min_match=options.leak_min_match,
+            threads=options.threads,
+        )
+    keep = ~too_many_n & ~leaks
+    counts = {
+        **mapped.counts,
+        "source_windows": len(src["start"]),
+        "not_genomic": ref.not_genomic,
+        "mapped": len(mapped.source),
+        "off_chrom_end": int(off_end.sum()),
+        "too_many_n": int(too_many_n.sum()),
+        "written": int(keep.sum()),
+    }
+    leakage = {
+        "held_out_chroms": ref.held_out.chroms,
+        "held_out_windows_elsewhere": ref.held_out.windows,
+        "source_in_held_out": int(ref.in_held_out.sum()),
+        "target_maps_back_to_held_out": int((leaks & ~too_many_n).sum()),
+    }
+    method = "chain" if target.chain is not None else "minimap2"
+    return _Carried(method, mapped.select(keep), start[keep], tokens[keep], counts, leakage)
 
 
 def carry_labels(
@@ -129,192 +261,85 @@ def carry_labels(
     outs = [out_dir / name for name in names]
     if not overwrite and (taken := [str(p) for p in outs if p.exists()]):
         raise FileExistsError(f"{taken}: already exist; pass --overwrite to replace them")
-    data, source = _load_labeled(labeled, options.split)
-    manifest = data["manifest"]
-    seq_len = manifest.seq_len
-    ref_path = Path(reference_fasta) if reference_fasta else reference_fasta_of(labeled)
-    reference = Genome(ref_path)
-    held_out = held_out_of(data, seq_len, options.split)
-
-    # Leakage door 1: reference windows in held-out regions are never carried.
-    in_held_out = held_out.overlaps(source["chrom"], source["start"], source["start"] + seq_len)
-    if unknown := sorted(set(source["chrom"].astype(str)) - set(reference.lengths) - {""}):
-        raise ValueError(
-            f"{labeled}: windows on chromosomes {unknown[:5]} that {ref_path} does not have; "
-            "pass the --reference-fasta the labeled set was made from"
-        )
-    # Windows not read from the genome (strand '.', e.g. shuffled negatives) have no homolog.
-    genomic = np.isin(source["strand"], ["+", "-"])
-    keep_src = np.flatnonzero(~in_held_out & genomic)
+    ref = _reference(labeled, options.split, reference_fasta)
     log.info(
         "homology: %d %s windows, %d in held-out regions",
-        len(in_held_out),
+        len(ref.in_held_out),
         options.split,
-        int(in_held_out.sum()),
+        int(ref.in_held_out.sum()),
     )
-    written = []
-    ref_aligner = None
+    aligners: dict = {}
     for target, name, out in zip(targets, names, outs, strict=True):
         genome = Genome(target.fasta, name=name)
-        if target.chain is not None:
-            chains = read_chains(target.chain)
-            check_chain_genomes(
-                chains,
-                target.chain,
-                target_sizes=reference.lengths,
-                query_sizes=genome.lengths,
-                target_what=f"the reference FASTA {ref_path}",
-                query_what=f"the target FASTA {target.fasta}",
-            )
-            mapped = map_by_chains(
-                ChainIndex(chains),
-                source["chrom"][keep_src],
-                source["start"][keep_src],
-                source["strand"][keep_src],
-                seq_len,
-                min_match=options.min_match,
-                max_length_change=options.max_length_change,
-            )
-            method = "chain"
-        else:
-            mapped = map_by_minimap(
-                minimap_aligner(str(target.fasta), **dict(options.minimap)),
-                source["tokens"][keep_src],
-                min_match=options.min_match,
-                min_mapq=options.min_mapq,
-                threads=options.threads,
-            )
-            method = "minimap2"
-        mapped.source = keep_src[mapped.source]
-        start = window_starts(mapped.centre, mapped.minus, seq_len)
-        tokens = _gather_windows(genome, mapped.chrom, start, mapped.minus, seq_len)
-        length = np.array([genome.lengths[c] for c in mapped.chrom], np.int64)
-        off_end = (start < 0) | (start + seq_len > length)
-        too_many_n = (tokens == N).mean(axis=1) > options.max_n_frac
-        # Leakage door 2: target windows that map back into held-out reference regions.
-        if target.chain is not None:
-            swapped = ChainIndex([swap_chain(c) for c in chains])
-            leaks = chain_backmap_leaks(
-                swapped, held_out, mapped.chrom, start, seq_len, min_match=options.leak_min_match
-            )
-        else:
-            if ref_aligner is None:
-                ref_aligner = minimap_aligner(str(ref_path), **dict(options.minimap))
-            leaks = minimap_backmap_leaks(
-                ref_aligner,
-                held_out,
-                tokens,
-                min_match=options.leak_min_match,
-                threads=options.threads,
-            )
-        keep = ~too_many_n & ~leaks
-        counts = {
-            **mapped.counts,
-            "source_windows": len(in_held_out),
-            "not_genomic": int((~genomic & ~in_held_out).sum()),
-            "mapped": len(mapped.source),
-            "off_chrom_end": int(off_end.sum()),
-            "too_many_n": int(too_many_n.sum()),
-            "written": int(keep.sum()),
-        }
-        leakage = {
-            "held_out_chroms": held_out.chroms,
-            "held_out_windows_elsewhere": held_out.windows,
-            "source_in_held_out": int(in_held_out.sum()),
-            "target_maps_back_to_held_out": int((leaks & ~too_many_n).sum()),
-        }
-        _write(
-            out,
-            manifest,
-            labeled,
-            source,
-            mapped.select(keep),
-            start[keep],
-            tokens[keep],
-            name,
-            method,
-            target,
-            ref_path,
-            options,
-            counts,
-            leakage,
-            command,
-            overwrite,
-        )
-        genome.close()
-        written.append(out)
+        try:
+            carried = _carry_one(ref, target, genome, options, aligners)
+        finally:
+            genome.close()
+        _write(out, ref, target, name, carried, options, command, overwrite)
         print(
-            f"{name}: {method}, {counts['written']} of {counts['source_windows']} "
-            f"{options.split} windows written; counts {counts}; leakage guard {leakage}"
+            f"{name}: {carried.method}, {carried.counts['written']} of "
+            f"{carried.counts['source_windows']} {options.split} windows written; counts "
+            f"{carried.counts}; leakage guard {carried.leakage}"
         )
-    reference.close()
-    return written
+    return outs
 
 
 def _write(
     out: Path,
-    manifest,
-    labeled: Path,
-    source: dict,
-    mapped: Mapped,
-    start: np.ndarray,
-    tokens: np.ndarray,
-    name: str,
-    method: str,
+    ref: _Reference,
     target: Target,
-    ref_path: Path,
+    name: str,
+    carried: _Carried,
     options: CarryOptions,
-    counts: dict,
-    leakage: dict,
     command: str,
     overwrite: bool,
 ) -> None:
-    labels = source["labels"][mapped.source]
-    weights = (
-        np.clip(mapped.mapq / 60.0, 0.0, 1.0)
-        if options.weight_by_mapq
-        else source["weights"][mapped.source]
-    )
+    mapped = carried.mapped
+    labels = ref.source["labels"][mapped.source]
+    if options.weight_by_mapq:
+        weights = np.clip(mapped.mapq / 60.0, 0.0, 1.0)
+    else:
+        weights = ref.source["weights"][mapped.source]
     metadata = {
         "kind": "homology",
-        "method": method,
-        "reference": manifest.metadata.get("genome", ""),
+        "method": carried.method,
+        "reference": ref.manifest.metadata.get("genome", ""),
         "target": name,
-        "labeled": str(labeled.resolve()),
+        "labeled": str(ref.labeled.resolve()),
         "source_split": options.split,
         "mapq": (
             "round(60 x fraction of the window aligned by its chain)"
-            if method == "chain"
+            if carried.method == "chain"
             else "minimap2 MAPQ of the primary hit"
         ),
-        "source_index": f"index of the source window in split {options.split!r} of the labeled set",
+        "source_index": f"row of the source window in split {options.split!r} of the labeled set",
         "options": {k: v for k, v in vars(options).items() if k != "threads"},
-        "counts": counts,
-        "leakage": leakage,
+        "counts": carried.counts,
+        "leakage": carried.leakage,
         "source_positives": (labels > 0.5).sum(axis=0).tolist(),
     }
-    sources = [labeled / MANIFEST_NAME, ref_path, target.fasta]
+    sources = [ref.labeled / MANIFEST_NAME, ref.fasta, target.fasta]
     if target.chain is not None:
         sources.append(target.chain)
     with ShardSetWriter(
         out,
-        seq_len=manifest.seq_len,
-        task_names=manifest.task_names,
+        seq_len=ref.manifest.seq_len,
+        task_names=ref.manifest.task_names,
         command=command,
         sources=sources,
         extra_fields=["mapq", "source_index"],
         overwrite=overwrite,
         metadata=metadata,
     ) as writer:
-        if len(tokens):
+        if len(carried.tokens):
             writer.add_batch(
                 "train",
-                tokens,
+                carried.tokens,
                 labels,
                 weights,
                 genome=name,
                 chrom=mapped.chrom,
-                start=start,
+                start=carried.start,
                 strand=np.where(mapped.minus, "-", "+"),
                 mapq=mapped.mapq,
                 source_index=mapped.source.astype(np.float32),

@@ -1,0 +1,67 @@
+"""configs/pseudo_label.py: its stages, and a tiny end-to-end run on a small toy world."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ml_collections import ConfigDict
+
+import configs.pseudo_label as pseudo_label_config
+from jaxssl import train as train_lib
+from jaxssl.config import resolve_stage
+from tests.test_homology import SMALL
+
+
+def test_stages_compare_supervised_with_pretrain_then_finetune():
+    config = pseudo_label_config.get_config()
+    assert config.stages == "supervised,pretrain,finetune"
+    sup, pre, fine = (resolve_stage(config, s) for s in ("supervised", "pretrain", "finetune"))
+    assert sup.data.use_labeled_train and sup.data.extra_train == "" and sup.init_from == ""
+    assert not pre.data.use_labeled_train and pre.data.extra_train == "toy:homology"
+    assert pre.init_from == "" and fine.init_from == "prev" and fine.data.extra_train == ""
+    assert fine.train.learning_rate < sup.train.learning_rate
+    assert {s.model.name for s in (sup, pre, fine)} == {"deepbind"}
+    assert resolve_stage(pseudo_label_config.get_config("basset"), "finetune").model.name == (
+        "basset"
+    )
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JAXSSL_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+def test_tiny_run_reports_every_tf_for_every_stage(cache, tmp_path, capsys):
+    config = pseudo_label_config.get_config()
+    config.data.toy_world = ConfigDict({**SMALL.to_dict(), "window": 200})
+    config.model.hparams.num_filters = 16
+    config.train.batch_size = 64
+    config.train.warmup_steps = 5
+    config.train.log_every = 10
+    config.train.eval_every = 10
+    config.train.checkpoint_every = 10
+    config.train.progress_bar = False
+    config.eval.batch_size = 256
+    for stage in ("supervised", "pretrain", "finetune"):
+        config[stage].train.steps = 10
+    report = train_lib.train_and_evaluate(config, tmp_path)
+    stages = report["stages"]
+    assert [s["name"] for s in stages] == ["supervised", "pretrain", "finetune"]
+    tfs = set(SMALL.tfs)
+    for stage in stages:
+        assert set(stage["metrics"]["test"]) == tfs | {"mean"}, stage["name"]
+    sources = stages[1]["data"]["train_sources"]
+    assert [s["path"].rsplit("/", 2)[1:] for s in sources] == [
+        ["homology_w200", "sp1"],
+        ["homology_w200", "sp2"],
+    ]
+    assert [s["proportion"] for s in sources] == [0.5, 0.5]
+    assert [s["split"] for s in stages[2]["data"]["train_sources"]] == ["train"]
+    assert stages[2]["data"]["train_sources"][0]["path"] == stages[0]["data"]["labeled"]
+    saved = json.loads((tmp_path / "report.json").read_text())["stages"]
+    assert [s["name"] for s in saved] == ["supervised", "pretrain", "finetune"]
+    out = capsys.readouterr().out
+    assert "finetune" in out and SMALL.rare_tf in out
