@@ -156,3 +156,14 @@ def test_errors_name_the_problem():
     # JSON gives lists back: they are accepted and stored as tuples, like the defaults.
     model = _tiny("basset", 30, pool_sizes=[1, 2, 2])
     assert model.hparams["pool_sizes"] == (1, 2, 2)
+
+
+def test_max_pool_keeps_the_partial_last_window():
+    from jaxssl.models.layers import max_pool
+
+    x_BLD = jnp.asarray(np.random.default_rng(0).normal(size=(2, 7, 3)), jnp.float32)
+    out = np.asarray(max_pool(x_BLD, 3))
+    assert out.shape == (2, 3, 3)
+    x = np.asarray(x_BLD)
+    expected = np.stack([x[:, 0:3].max(1), x[:, 3:6].max(1), x[:, 6:7].max(1)], axis=1)
+    np.testing.assert_array_equal(out, expected)
