@@ -32,7 +32,7 @@ def get_config(model: str | None = None):
 
     config.pretrain = {
         "objective": "self_distill",
-        "data": {"use_labeled_train": True},
+        "data": {"use_labeled_train": True, "extra_train": ""},  # keys settable per run
         "train": {"steps": 3000, "learning_rate": 5e-4, "warmup_steps": 200},
     }
     config.finetune = {
