@@ -206,9 +206,12 @@ def test_train_step_teacher_is_the_ema_of_the_updated_student():
     objective, state = tiny_objective(teacher_momentum=0.9)
     step = jax.jit(objective.train_step)
     batch = {"tokens": random_tokens((8, 32)), "labels": jnp.zeros((8, 1)), "weights": jnp.ones(8)}
+    fractions = []
     for _ in range(3):  # the teacher drifts away from the student after the first step
         old_teacher = state.extra["teacher"]
         state, metrics = step(state, batch)
+        fractions.append(float(metrics["masked_fraction"]))
+    assert len(set(fractions)) == 3  # same batch, new mask every step
     m = float(metrics["momentum"])
     assert 0.9 < m < 1.0
     expected = jax.tree.map(lambda t, s: m * t + (1 - m) * s, old_teacher, state.params)
