@@ -76,9 +76,11 @@ def main() -> None:
         pretrain_valid = labeled
     else:
         root = Path(ARGS.gue_shards)
-        targets = {name: str(root / name) for name in ARGS.sets.split(",")}
-        unlabeled = [f"{path}:train" for path in targets.values()]
-        pretrain_valid = next(iter(targets.values()))
+        pooled = {name: str(root / name) for name in ARGS.sets.split(",")}
+        unlabeled = [f"{path}:train" for path in pooled.values()]
+        pretrain_valid = next(iter(pooled.values()))
+        names = ARGS.finetune_sets.split(",") if ARGS.finetune_sets else list(pooled)
+        targets = {name: str(root / name) for name in names}
     pre = run(
         out / "pretrain",
         [
@@ -123,6 +125,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, required=True)
     p.add_argument("--gue-shards", default="/tmp/sd_gue", help="dir of from-csv shard sets")
     p.add_argument("--sets", default=",".join(GUE_SETS), help="GUE sets (comma-separated)")
+    p.add_argument("--finetune-sets", default="", help="GUE sets to fine-tune (default: --sets)")
     p.add_argument("--model", default="dilated_resnet")
     p.add_argument("--pretrain-steps", type=int, default=1500)
     p.add_argument("--finetune-steps", type=int, default=800)
