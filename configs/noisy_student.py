@@ -8,8 +8,10 @@ Stages, each resumable in WORKDIR/<stage>:
   pseudo_label   fine-tunes `pretrain` on the real labels: the first teacher
   teacher_g      the teacher scores the homology pseudo-labels and unlabeled windows of every
                  genome (confidence = agreement, see jaxssl/pseudo_labels.py)
-  student_g      trained from scratch with noise (substitutions, shifts, reverse complement,
-                 dropout) on real labels + teacher-weighted pseudo-labels; becomes teacher_{g+1}
+  student_g      trained with noise (substitutions, shifts, reverse complement, dropout) on
+                 real labels + teacher-weighted pseudo-labels, starting from its teacher's
+                 weights (from scratch when student_scale makes it larger); becomes the next
+                 teacher
 
 Options after ':' (comma-separated): generations=K (default 2), model=NAME, student_scale=S
 (multiplies the students' first-layer width: a student may be larger than its teacher).
@@ -37,6 +39,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
     generations = int(options["generations"])
     config = base_config(options["model"])
     config.train.steps = 600
+    config.train.learning_rate = 3e-3
     config.train.warmup_steps = 50
     config.train.eval_every = 200
     config.train.checkpoint_every = 200
@@ -48,22 +51,27 @@ def get_config(arg: str | None = None) -> ConfigDict:
         {"data": {"use_labeled_train": False, "extra_train": "toy:homology"}}
     )
     config.pseudo_label = ConfigDict(
-        {"init_from": "prev", "train": {"learning_rate": 5e-4, "warmup_steps": 20}}
+        {"init_from": "prev", "train": {"learning_rate": 1e-3, "warmup_steps": 20}}
     )
     width_key = next(
         (k for k in ("num_filters", "filters", "channels", "width") if k in config.model.hparams),
         None,
     )
+    scale = float(options["student_scale"])
     for g in range(1, generations + 1):
+        teacher = "pseudo_label" if g == 1 else f"student_{g - 1}"
         stages += [f"teacher_{g}", f"student_{g}"]
         config[f"teacher_{g}"] = ConfigDict({"objective": "teacher_label", "pseudo": {}})
         student = {
             "data": {"extra_train": f"stage:teacher_{g}@1.0"},
             "augment": {"substitution_rate": 0.02, "max_shift": 5},
             "train": {"steps": 900},
+            # A student of the teacher's size starts from the teacher (short CPU budgets);
+            # a larger one starts from scratch, as in Noisy Student.
+            "init_from": f"stage:{teacher}",
         }
-        scale = float(options["student_scale"])
         if width_key and scale != 1:
+            student["init_from"] = ""
             base_width = config.model.hparams[width_key]
             student["model"] = {"hparams": {width_key: type(base_width)(base_width * scale)}}
         config[f"student_{g}"] = ConfigDict(student)

@@ -31,7 +31,7 @@ from jaxssl.checkpointing import (
     restore_params,
     write_model_spec,
 )
-from jaxssl.config import resolve_stage, stage_names, validate_stage
+from jaxssl.config import ConfigError, resolve_stage, stage_names, validate_stage
 from jaxssl.data.pipeline import eval_batches, load_split, train_iterator
 from jaxssl.datasets import StageData, resolve_stage_data
 from jaxssl.evaluate import predict_split, split_metrics
@@ -70,6 +70,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
     stages = [resolve_stage(config, name) for name in stage_names(config)]
     for stage in stages:  # fail on a bad value before any data loading or compilation
         validate_stage(stage)
+    _check_stage_references(stages)
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 
     results: list[dict] = []
@@ -91,6 +92,27 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
     print(format_table(results, "test"))
     print(f"\nreport: {workdir / 'report.json'}")
     return {"stages": results}
+
+
+def _check_stage_references(stages: list[ConfigDict]) -> None:
+    """`stage:NAME` references must name a stage that runs earlier in this run."""
+    earlier: list[str] = []
+    for stage in stages:
+        refs = {
+            f"config.{stage.stage_name}.init_from": str(stage.init_from),
+            f"config.{stage.stage_name}.pseudo.teacher": str(stage.pseudo.teacher),
+            f"config.{stage.stage_name}.data.extra_train": str(stage.data.extra_train),
+        }
+        for key, value in refs.items():
+            for item in value.split(","):
+                if item.strip().startswith("stage:"):
+                    name = item.strip().removeprefix("stage:").split("@")[0]
+                    if name not in earlier:
+                        raise ConfigError(
+                            f"{key}={value!r} names stage {name!r}, which does not run before "
+                            f"{stage.stage_name!r} (stages: {[s.stage_name for s in stages]})"
+                        )
+        earlier.append(stage.stage_name)
 
 
 def _load_done(stage_dir: Path) -> dict | None:

@@ -61,6 +61,9 @@ def noisy_config(data, sources, generations=1):
     config.pseudo.sources = sources
     for g in range(1, generations + 1):
         config[f"student_{g}"].train.steps = 30
+        config[f"student_{g}"].init_from = "stage:" + (
+            "supervised" if g == 1 else f"student_{g - 1}"
+        )
     return config
 
 

@@ -132,6 +132,10 @@ def test_config_errors_name_the_key(motif_data, tmp_path):
     config.supervised = {"train": {"stepz": 3}}
     with pytest.raises(ConfigError, match="config.supervised.train.stepz is not a known setting"):
         train_lib.train_and_evaluate(config, tmp_path)
+    config = small_config(motif_data)
+    config.supervised = {"init_from": "stage:pretrain"}
+    with pytest.raises(ConfigError, match="names stage 'pretrain', which does not run before"):
+        train_lib.train_and_evaluate(config, tmp_path)
     assert not list(tmp_path.glob("*/checkpoints"))  # nothing was trained
 
 
