@@ -34,8 +34,11 @@ def cache(tmp_path_factory):
         yield
 
 
-def test_tiny_run_reports_every_tf_for_every_stage(cache, tmp_path, capsys):
+@pytest.mark.slow
+def test_tiny_pretrain_then_finetune_reports_every_tf(cache, tmp_path, capsys):
+    """The two pseudo-label stages for real (the supervised stage is test_train's business)."""
     config = pseudo_label_config.get_config()
+    config.stages = "pretrain,finetune"
     config.data.toy_world = ConfigDict({**SMALL.to_dict(), "window": 200})
     config.model.hparams.num_filters = 16
     config.train.batch_size = 64
@@ -45,23 +48,24 @@ def test_tiny_run_reports_every_tf_for_every_stage(cache, tmp_path, capsys):
     config.train.checkpoint_every = 10
     config.train.progress_bar = False
     config.eval.batch_size = 256
-    for stage in ("supervised", "pretrain", "finetune"):
+    for stage in ("pretrain", "finetune"):
         config[stage].train.steps = 10
     report = train_lib.train_and_evaluate(config, tmp_path)
     stages = report["stages"]
-    assert [s["name"] for s in stages] == ["supervised", "pretrain", "finetune"]
+    assert [s["name"] for s in stages] == ["pretrain", "finetune"]
     tfs = set(SMALL.tfs)
     for stage in stages:
         assert set(stage["metrics"]["test"]) == tfs | {"mean"}, stage["name"]
-    sources = stages[1]["data"]["train_sources"]
+    sources = stages[0]["data"]["train_sources"]
     assert [s["path"].rsplit("/", 2)[1:] for s in sources] == [
         ["homology_w200", "sp1"],
         ["homology_w200", "sp2"],
     ]
     assert [s["proportion"] for s in sources] == [0.5, 0.5]
-    assert [s["split"] for s in stages[2]["data"]["train_sources"]] == ["train"]
-    assert stages[2]["data"]["train_sources"][0]["path"] == stages[0]["data"]["labeled"]
+    (finetune_source,) = stages[1]["data"]["train_sources"]
+    assert finetune_source["path"] == stages[0]["data"]["labeled"]
+    assert finetune_source["split"] == "train" and "labeled_w200" in finetune_source["path"]
     saved = json.loads((tmp_path / "report.json").read_text())["stages"]
-    assert [s["name"] for s in saved] == ["supervised", "pretrain", "finetune"]
+    assert [s["name"] for s in saved] == ["pretrain", "finetune"]
     out = capsys.readouterr().out
     assert "finetune" in out and SMALL.rare_tf in out
