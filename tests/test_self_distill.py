@@ -21,7 +21,7 @@ from flax import nnx
 
 from jaxssl import augment
 from jaxssl.config import base_config
-from jaxssl.models import build_model
+from jaxssl.models import build_model, model_names
 from jaxssl.objectives import dino, get_objective, views
 from jaxssl.objectives.self_distill import resolve_settings, step_keys
 from jaxssl.optim import make_optimizer
@@ -350,3 +350,33 @@ def test_settings_errors_name_the_key():
     with pytest.raises(ValueError, match="finetune_from"):
         resolve_settings(config)
     assert resolve_settings(base_config()).mask_rate == 0.15  # no section: defaults
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_registered_model_is_a_backbone(name):
+    """Traced only (no compile): the objective needs nothing but the SequenceModel contract."""
+    config = base_config(name)
+    tokens = jnp.zeros((4, 64), jnp.uint8)
+
+    def one_step():
+        model = build_model(name, num_outputs=1, seq_len=64, rngs=nnx.Rngs(0))
+        graphdef, params, rest = split_model(model)
+        tx = make_optimizer(config.train)
+        objective = get_objective("self_distill")(config, graphdef, rest, tx)
+        params = objective.init_params(params, jax.random.PRNGKey(1))
+        state = TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=tx.init(params),
+            rng=jax.random.PRNGKey(0),
+            extra=objective.init_extra(params),
+        )
+        batch = {"tokens": tokens, "labels": jnp.zeros((4, 1)), "weights": jnp.ones(4)}
+        state, metrics = objective.train_step(state, batch)
+        loss = objective.eval_loss(state, {**batch, "mask": jnp.ones(4, bool)}, state.rng)
+        return metrics, loss, objective.eval_params(state), params["model"]
+
+    metrics, loss, exported, model_params = jax.eval_shape(one_step)
+    assert all(m.shape == () for m in metrics.values()) and "training_loss" in metrics
+    assert loss[0].shape == () and loss[1].shape == ()
+    assert jax.tree.structure(exported) == jax.tree.structure(model_params)
