@@ -31,7 +31,8 @@ def training_curves(records: list[dict], out_path: Path, title: str = "") -> Non
             axes[1].plot(*zip(*points, strict=True), marker="o", label=metric)
     axes[1].set_xlabel("step")
     axes[1].set_ylabel("validation (mean over tasks)")
-    axes[1].legend(loc="lower right")
+    if axes[1].get_lines():
+        axes[1].legend(loc="lower right")
     axes[0].set_title("training")
     axes[1].set_title("validation")
     fig.suptitle(title)
