@@ -20,7 +20,9 @@ def test_stages_compare_supervised_with_pretrain_then_finetune():
     assert sup.data.use_labeled_train and sup.data.extra_train == "" and sup.init_from == ""
     assert not pre.data.use_labeled_train and pre.data.extra_train == "toy:homology"
     assert pre.init_from == "" and fine.init_from == "prev" and fine.data.extra_train == ""
-    assert fine.train.learning_rate < sup.train.learning_rate
+    assert "learning_rate" in config.finetune.train  # its own, whatever the shared one says
+    config.train.learning_rate = 5e-3
+    assert resolve_stage(config, "finetune").train.learning_rate == fine.train.learning_rate
     assert {s.model.name for s in (sup, pre, fine)} == {"deepbind"}
     assert resolve_stage(pseudo_label_config.get_config("basset"), "finetune").model.name == (
         "basset"
