@@ -53,6 +53,7 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.train.final_lr_fraction = 0.01
     c.train.weight_decay = 1e-2
     c.train.grad_clip_norm = 1.0
+    c.train.freeze = ""  # parameter-path prefixes that are not trained, e.g. "motifs"
     c.train.dtype = "float32"  # compute dtype; parameters and loss stay float32
     c.train.log_every = 50
     c.train.eval_every = 500

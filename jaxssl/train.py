@@ -38,7 +38,7 @@ from jaxssl.evaluate import predict_split, split_metrics
 from jaxssl.metric_writer import MetricWriter, read_metrics
 from jaxssl.models import build_model
 from jaxssl.objectives import get_objective
-from jaxssl.optim import make_optimizer
+from jaxssl.optim import make_optimizer, param_path
 from jaxssl.predict import make_predict_fn
 from jaxssl.report import format_table, write_report
 from jaxssl.sharding import batch_sharding, make_mesh, replicated, to_global_batch
@@ -226,10 +226,10 @@ def merge_params(
     fresh: dict[str, Any], loaded: dict[str, Any], exclude: tuple[str, ...]
 ) -> dict[str, Any]:
     """`loaded` values everywhere except under the `exclude` path prefixes ("a/b" paths)."""
-    flat_loaded = {_path_str(p): v for p, v in jax.tree_util.tree_flatten_with_path(loaded)[0]}
+    flat_loaded = {param_path(p): v for p, v in jax.tree_util.tree_flatten_with_path(loaded)[0]}
 
     def pick(path, fresh_value):
-        key = _path_str(path)
+        key = param_path(path)
         if any(key == e or key.startswith(e + "/") for e in exclude):
             return fresh_value
         if key not in flat_loaded or np.shape(flat_loaded[key]) != np.shape(fresh_value):
@@ -237,10 +237,6 @@ def merge_params(
         return flat_loaded[key]
 
     return jax.tree_util.tree_map_with_path(pick, fresh)
-
-
-def _path_str(path) -> str:
-    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
 
 
 def run_training_stage(

@@ -220,3 +220,23 @@ def test_one_and_eight_devices_give_the_same_result(motif_data, tmp_path):
     np.testing.assert_allclose(one["losses"], eight["losses"], rtol=1e-4)
     for metric in ("auroc", "auprc", "mcc", "accuracy"):
         assert one["test"][metric] == pytest.approx(eight["test"][metric], abs=1e-4)
+
+
+def test_frozen_layers_do_not_move(motif_data, tmp_path):
+    train_lib.train_and_evaluate(small_config(motif_data, steps=20), tmp_path / "pre")
+    source = tmp_path / "pre" / "supervised"
+    config = small_config(motif_data, steps=20)
+    config.init_from = str(source)
+    config.train.freeze = "motifs"
+    train_lib.train_and_evaluate(config, tmp_path / "fine")
+    stage = train_lib.resolve_stage(config, "supervised")
+    model, _ = train_lib.build_stage_model(stage, train_lib.resolve_stage_data(stage))
+    like = train_lib.split_model(model)[1]
+    before = train_lib.restore_params(source, like)
+    after = train_lib.restore_params(tmp_path / "fine" / "supervised", like)
+    np.testing.assert_array_equal(before["motifs"]["kernel"], after["motifs"]["kernel"])
+    assert not np.array_equal(before["head"]["kernel"], after["head"]["kernel"])
+
+    config.train.freeze = "motif"
+    with pytest.raises(ValueError, match="config.train.freeze: \\['motif'\\] match no parameter"):
+        train_lib.train_and_evaluate(config, tmp_path / "typo")
