@@ -23,7 +23,7 @@ from jaxssl import augment
 from jaxssl.config import base_config
 from jaxssl.models import build_model, model_names
 from jaxssl.objectives import dino, get_objective, views
-from jaxssl.objectives.self_distill import resolve_settings, step_keys
+from jaxssl.objectives.self_distill import SelfDistill, resolve_settings, step_keys
 from jaxssl.optim import make_optimizer
 from jaxssl.tokens import A, C, G, N, T, encode
 from jaxssl.train_state import TrainState, split_model
@@ -66,6 +66,13 @@ def tiny_objective(seq_len=32, steps=50, **settings):
         extra=objective.init_extra(params),
     )
     return objective, state
+
+
+def views_only_objective(**settings):
+    """An objective for its view-drawing methods only (no backbone, nothing compiled)."""
+    config = base_config()
+    config.self_distill = settings
+    return SelfDistill(config, None, None, None)
 
 
 # ---- reverse complement ----------------------------------------------------------------------
@@ -176,15 +183,16 @@ def test_random_indels_are_one_insertion_or_deletion():
 
 
 def test_masks_and_views_are_fresh_every_step_and_reproducible():
-    objective, state = tiny_objective()
+    objective = views_only_objective()
+    rng = jax.random.PRNGKey(0)
     tokens = random_tokens((16, 32))
-    k0, _ = step_keys(state.rng, jnp.asarray(0))
-    k1, _ = step_keys(state.rng, jnp.asarray(1))
+    k0, _ = step_keys(rng, jnp.asarray(0))
+    k1, _ = step_keys(rng, jnp.asarray(1))
     s0, t0 = objective.make_views(k0, tokens)
     s1, t1 = objective.make_views(k1, tokens)
     assert not np.array_equal(s0.masked_BL, s1.masked_BL)
     assert not np.array_equal(t0, t1)
-    again, _ = objective.make_views(step_keys(state.rng, jnp.asarray(0))[0], tokens)
+    again, _ = objective.make_views(step_keys(rng, jnp.asarray(0))[0], tokens)
     assert np.array_equal(again.masked_BL, s0.masked_BL)  # a resumed step draws the same
 
 
@@ -226,7 +234,7 @@ def test_train_step_teacher_is_the_ema_of_the_updated_student():
     assert max(jax.tree.leaves(diff)) > 0
     # The exported backbone is the teacher's unless the config asks for the student's.
     assert objective.eval_params(state) is state.extra["teacher"]["model"]
-    student_objective, _ = tiny_objective(finetune_from="student")
+    student_objective = views_only_objective(finetune_from="student")
     assert student_objective.eval_params(state) is state.params["model"]
 
 
@@ -326,15 +334,16 @@ def test_loss_falls_on_a_tiny_run():
 
 def test_eval_loss_counts_every_real_row_and_ignores_padding():
     objective, state = tiny_objective()
+    eval_loss = jax.jit(objective.eval_loss)
     tokens = random_tokens((8, 32))
     key = jax.random.PRNGKey(9)
-    full, n = objective.eval_loss(state, {"tokens": tokens, "mask": jnp.ones(8, bool)}, key)
+    full, n = eval_loss(state, {"tokens": tokens, "mask": jnp.ones(8, bool)}, key)
     assert int(n) == 8 and np.isfinite(float(full))
     padded = {"tokens": tokens.at[6:].set(N), "mask": jnp.arange(8) < 6}
-    part, n6 = objective.eval_loss(state, padded, key)
+    part, n6 = eval_loss(state, padded, key)
     assert int(n6) == 6
     # Row losses do not depend on other rows, so the padded batch scores its 6 real rows.
-    head, _ = objective.eval_loss(state, {"tokens": tokens, "mask": jnp.arange(8) < 6}, key)
+    head, _ = eval_loss(state, {"tokens": tokens, "mask": jnp.arange(8) < 6}, key)
     np.testing.assert_allclose(part, head, rtol=1e-5)
 
 
