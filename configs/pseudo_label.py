@@ -14,7 +14,8 @@ Three stages, so that report.json and the printed table compare the methods per 
                 since the tasks are the same) and trains on the real labels with its own
                 learning rate (``--config.finetune.train.learning_rate``; on the toy world
                 1e-3 beat 3e-4: mean test AUPRC 0.668 vs 0.661 at the default budget, rare TF
-                0.33 vs 0.11 after a 4000-step pre-training).
+                0.33 vs 0.11 after a 4000-step pre-training); optional frozen layers with
+                ``--config.finetune.train.freeze=motifs`` (parameter-path prefixes).
 
 All stages select their checkpoint on the reference's validation chromosomes and report the
 held-out test chromosomes (the homology shard sets exclude windows homologous to both). For a
@@ -49,6 +50,7 @@ def get_config(model: str | None = None):
     }
     config.finetune = {
         "init_from": "prev",
-        "train": {"steps": 600, "learning_rate": 1e-3, "warmup_steps": 50},
+        # freeze: parameter-path prefixes kept fixed, e.g. "motifs" (deepbind's first layer)
+        "train": {"steps": 600, "learning_rate": 1e-3, "warmup_steps": 50, "freeze": ""},
     }
     return config
