@@ -3,12 +3,14 @@
     python -m jaxssl.main --config=configs/self_distill.py --workdir=runs/self_distill
     python -m jaxssl.main --config=configs/self_distill.py:mixer --workdir=runs/sd_mixer
 
-Stage ``pretrain`` (objective ``self_distill``) reads sequences only: by default the train
-split of the labeled set with its labels ignored; for windows of any FASTA make a shard set
-with ``python -m data_prep windows`` and pass it instead::
+Stage ``pretrain`` (objective ``self_distill``) reads sequences only: by default unlabeled
+windows sampled from every genome of the toy world (``toy:unlabeled``; the reference's
+held-out chromosomes excluded). With your own ``--config.data.path`` give your own sequences:
+windows of any FASTA (``python -m data_prep windows``) or any shard set's train split with its
+labels ignored::
 
-    --config.pretrain.data.use_labeled_train=False \
     --config.pretrain.data.extra_train=shards/sp1_windows,shards/sp2_windows
+    --config.pretrain.data.extra_train=shards/my_labeled_set:train
 
 (its validation loss is measured on the labeled set's valid split, labels ignored; the test
 split is never read). Stage ``finetune`` trains the task head on the labels, starting from
@@ -32,7 +34,7 @@ def get_config(model: str | None = None):
 
     config.pretrain = {
         "objective": "self_distill",
-        "data": {"use_labeled_train": True, "extra_train": ""},  # keys settable per run
+        "data": {"use_labeled_train": False, "extra_train": "toy:unlabeled"},
         "train": {"steps": 3000, "learning_rate": 5e-4, "warmup_steps": 200},
     }
     config.finetune = {

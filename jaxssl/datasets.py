@@ -38,6 +38,11 @@ def _symbolic_paths(name: str, data: ConfigDict, workdir: Path | None, key: str)
     stage:NAME     the shard sets an earlier stage of this run wrote (e.g. teacher labels)
     """
     kind, _, arg = name.partition(":")
+    if kind == "toy" and data.path:
+        raise ConfigError(
+            f"{key}: {name!r} is the built-in toy world's data, but config.data.path="
+            f"{data.path!r} is your own set; list your own shard sets in {key}"
+        )
     if kind == "toy" and arg == "homology":
         from jaxssl.toy_data import toy_homology_shards
 

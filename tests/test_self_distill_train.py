@@ -32,6 +32,7 @@ def motif_data(tmp_path_factory) -> Path:
 def tiny_config(data: Path, num_filters: int = 8):
     config = self_distill_config.get_config("deepbind")
     config.data.path = str(data)
+    config.pretrain.data.extra_train = f"{data}:train"  # its sequences, labels ignored
     config.model.hparams.num_filters = num_filters
     config.model.hparams.filter_width = 5
     config.self_distill.num_prototypes = 16
