@@ -68,3 +68,30 @@ def roc_pr_curves(
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
+
+
+def stage_comparison(stages: list[dict], out_path: Path, metric: str = "auprc") -> bool:
+    """Grouped bars: test `metric` per task, one bar per stage (the run's method comparison).
+
+    Returns False (and writes nothing) when fewer than one stage has test metrics.
+    """
+    scored = [s for s in stages if s.get("metrics", {}).get("test")]
+    if not scored:
+        return False
+    tasks = [t for t in scored[0]["metrics"]["test"] if t != "mean"] + ["mean"]
+    width = 0.8 / len(scored)
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(tasks) * max(1, len(scored) / 3)), 4))
+    for i, stage in enumerate(scored):
+        values = [stage["metrics"]["test"].get(t, {}).get(metric, np.nan) for t in tasks]
+        xs = np.arange(len(tasks)) + (i - (len(scored) - 1) / 2) * width
+        bars = ax.bar(xs, values, width, label=stage["name"])
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.set_xticks(np.arange(len(tasks)), tasks)
+    ax.set_ylabel(f"test {metric}")
+    ax.set_ylim(0, 1.08)
+    ax.legend(fontsize=8, ncols=min(len(scored), 4), loc="upper left")
+    ax.set_title(f"test {metric} per task and stage")
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return True

@@ -91,6 +91,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
     print()
     print(format_table(results, "test"))
     print(f"\nreport: {workdir / 'report.json'}")
+    if plots.stage_comparison(results, workdir / "report.png"):
+        print(f"figure: {workdir / 'report.png'}")
     return {"stages": results}
 
 
@@ -328,16 +330,18 @@ def run_training_stage(
     )
     pending: tuple[int, dict] | None = None
     window_start, window_steps = time.perf_counter(), 0
+    window_sums: dict[str, float] = {}
     started = time.perf_counter()
 
     def flush() -> None:
         """Reads the metrics of the last dispatched step (blocks until it is done)."""
-        nonlocal pending, window_start, window_steps
+        nonlocal pending, window_start, window_steps, window_sums
         if pending is None:
             return
         step, metrics = pending
         pending = None
         values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        window_sums = {k: window_sums.get(k, 0.0) + v for k, v in values.items()}
         if not np.isfinite(values["training_loss"]):
             raise TrainingDiverged(
                 f"stage {name!r}: training loss is {values['training_loss']} at step {step}; "
@@ -347,9 +351,12 @@ def run_training_stage(
         if step % int(stage.train.log_every) == 0 or step == total:
             elapsed = time.perf_counter() - window_start
             seq_per_s = window_steps * int(stage.train.batch_size) / max(elapsed, 1e-9)
-            writer.write(step, "train", {**values, "seq_per_s": seq_per_s})
-            progress.set_postfix(loss=f"{values['training_loss']:.4f}", seq_s=f"{seq_per_s:.0f}")
-            window_start, window_steps = time.perf_counter(), 0
+            # Means over the steps since the last log line: smoother curves than one step.
+            means = {k: v / max(window_steps, 1) for k, v in window_sums.items()}
+            means["learning_rate"] = values["learning_rate"]
+            writer.write(step, "train", {**means, "seq_per_s": seq_per_s})
+            progress.set_postfix(loss=f"{means['training_loss']:.4f}", seq_s=f"{seq_per_s:.0f}")
+            window_start, window_steps, window_sums = time.perf_counter(), 0, {}
 
     for step in range(start, total):
         batch = to_global_batch(next(train_iter), mesh)

@@ -55,6 +55,7 @@ def test_learns_planted_motifs_and_writes_outputs(motif_data, tmp_path, capsys):
     assert json.loads((tmp_path / "report.json").read_text())["stages"][0]["name"] == "supervised"
     out = capsys.readouterr().out
     assert "test metrics" in out and "ebox" in out
+    assert (tmp_path / "report.png").stat().st_size > 0
     stage_dir = tmp_path / "supervised"
     for name in ("training_curves.png", "test_roc_pr.png", "model.json", "done.json"):
         assert (stage_dir / name).stat().st_size > 0, name
