@@ -25,7 +25,7 @@ def one_hot(tokens_BL: jax.Array, dtype: jnp.dtype = jnp.float32) -> jax.Array:
     An all-zero row is the standard "unknown base" encoding: it contributes nothing to a
     convolution, so padding and masks look like absence of evidence rather than a fifth base.
     """
-    bases = jnp.arange(NUM_BASES, dtype=tokens_BL.dtype)
+    bases = jnp.arange(NUM_BASES, dtype=tokens_BL.dtype).reshape((1,) * tokens_BL.ndim + (-1,))
     return (tokens_BL[..., None] == bases).astype(dtype)
 
 

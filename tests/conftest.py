@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jax
 import pytest
+
+# Silent broadcasting bugs fail loudly in tests (nanodo's habit).
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -61,7 +61,9 @@ def distillation_cross_entropy(
     teacher_temperature: float | jax.Array,
 ) -> jax.Array:
     """Per-example H(teacher, student) [B]: -sum_k p_t(k) log p_s(k), teacher centred."""
-    teacher_probs_BK = jax.nn.softmax((teacher_logits_BK - center_K) / teacher_temperature, -1)
+    teacher_probs_BK = jax.nn.softmax(
+        (teacher_logits_BK - center_K[None, :]) / teacher_temperature, -1
+    )
     teacher_probs_BK = jax.lax.stop_gradient(teacher_probs_BK)
     student_logp_BK = jax.nn.log_softmax(student_logits_BK / student_temperature, axis=-1)
     return -jnp.sum(teacher_probs_BK * student_logp_BK, axis=-1)
@@ -88,5 +90,5 @@ def ema_update(teacher: Any, student: Any, momentum: jax.Array) -> Any:
 
 def entropy(logits_BK: jax.Array, center_K: jax.Array, temperature: float | jax.Array):
     """Mean entropy of the centred, sharpened distribution: a collapse monitor (0 = one-hot)."""
-    logp_BK = jax.nn.log_softmax((logits_BK - center_K) / temperature, axis=-1)
+    logp_BK = jax.nn.log_softmax((logits_BK - center_K[None, :]) / temperature, axis=-1)
     return -jnp.mean(jnp.sum(jnp.exp(logp_BK) * logp_BK, axis=-1))
