@@ -65,6 +65,8 @@ class StageCheckpoints:
     def save_best(self, params: dict[str, Any], *, step: int, score: float, valid: dict) -> None:
         self.best.save(step, args=ocp.args.StandardSave(params), force=True)
         self.best.wait_until_finished()
+        if jax.process_index() != 0:
+            return
         (self.stage_dir / "best.json").write_text(
             json.dumps({"step": step, "score": score, "valid": valid}, indent=2, default=float)
         )
@@ -105,6 +107,8 @@ def restore_params(stage_dir: Path, params_like: dict[str, Any]) -> dict[str, An
 
 def write_model_spec(stage_dir: Path, spec: dict) -> None:
     Path(stage_dir).mkdir(parents=True, exist_ok=True)
+    if jax.process_index() != 0:
+        return
     (Path(stage_dir) / MODEL_SPEC_FILE).write_text(json.dumps(spec, indent=2, sort_keys=True))
 
 

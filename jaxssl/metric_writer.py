@@ -8,8 +8,13 @@ from pathlib import Path
 
 
 class MetricWriter:
-    def __init__(self, log_dir: Path):
+    """Appends to `<log_dir>/metrics.jsonl` and TensorBoard; a no-op when not `enabled`."""
+
+    def __init__(self, log_dir: Path, enabled: bool = True):
         self.log_dir = Path(log_dir)
+        self.enabled = enabled
+        if not enabled:
+            return
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = open(self.log_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         try:
@@ -20,6 +25,8 @@ class MetricWriter:
             self._tb = None
 
     def write(self, step: int, split: str, scalars: dict[str, float]) -> None:
+        if not self.enabled:
+            return
         flat = {k: float(v) for k, v in scalars.items()}
         record = {"step": int(step), "split": split, **{k: _finite(v) for k, v in flat.items()}}
         self._jsonl.write(json.dumps(record) + "\n")
@@ -30,6 +37,8 @@ class MetricWriter:
                     self._tb.add_scalar(f"{split}/{key}", value, step)
 
     def close(self) -> None:
+        if not self.enabled:
+            return
         self._jsonl.close()
         if self._tb is not None:
             self._tb.close()

@@ -33,3 +33,8 @@ def to_global_batch(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str,
         key: jax.make_array_from_process_local_data(sharding, np.asarray(value))
         for key, value in local_batch.items()
     }
+
+
+def is_main_process() -> bool:
+    """Process 0 writes the files every process would otherwise race on (reports, logs)."""
+    return jax.process_index() == 0

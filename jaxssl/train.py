@@ -41,7 +41,13 @@ from jaxssl.objectives import get_objective
 from jaxssl.optim import make_optimizer, param_path
 from jaxssl.predict import make_predict_fn
 from jaxssl.report import format_table, write_report
-from jaxssl.sharding import batch_sharding, make_mesh, replicated, to_global_batch
+from jaxssl.sharding import (
+    batch_sharding,
+    is_main_process,
+    make_mesh,
+    replicated,
+    to_global_batch,
+)
 from jaxssl.train_state import TrainState, split_model
 
 log = logging.getLogger("jaxssl")
@@ -71,7 +77,9 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
     for stage in stages:  # fail on a bad value before any data loading or compilation
         validate_stage(stage)
     _check_stage_references(stages)
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+    main = is_main_process()
+    if main:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 
     results: list[dict] = []
     prev_dir: Path | None = None
@@ -81,12 +89,16 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
         result = _load_done(stage_dir)
         if result is None:
             result = runner(stage, stage_dir, prev_dir=prev_dir, workdir=workdir)
-            _write_done(stage_dir, result)
+            if main:
+                _write_done(stage_dir, result)
         else:
             log.info("stage %s already complete in %s: skipped", stage.stage_name, stage_dir)
         results.append(result)
-        write_report(workdir, results)
+        if main:
+            write_report(workdir, results)
         prev_dir = stage_dir
+    if not main:
+        return {"stages": results}
     print(format_table(results, "valid"))
     print()
     print(format_table(results, "test"))
@@ -316,7 +328,7 @@ def run_training_stage(
 
     best = ckpts.best_record()
     best_score = best["score"] if best else -np.inf
-    writer = MetricWriter(stage_dir)
+    writer = MetricWriter(stage_dir, enabled=is_main_process())
     total = int(stage.train.steps)
     start = int(jax.device_get(state.step))
     progress = tqdm(
@@ -373,6 +385,7 @@ def run_training_stage(
             writer.write(done, "valid", {f"mean_{k}": v for k, v in valid["mean"].items()})
             if np.isfinite(score) and score > best_score:
                 best_score = score
+                best = {"step": done, "score": float(score), "valid": valid}
                 ckpts.save_best(
                     jax.device_get(objective.eval_params(state)),
                     step=done,
@@ -388,7 +401,6 @@ def run_training_stage(
     ckpts.wait()
     train_seconds = time.perf_counter() - started
 
-    best = ckpts.best_record()
     if best is None:
         raise RuntimeError(
             f"stage {name!r}: no validation score was finite ({selection} is NaN: does the "
@@ -407,8 +419,9 @@ def run_training_stage(
     writer.close()
 
     records = read_metrics(stage_dir)
-    plots.training_curves(records, stage_dir / "training_curves.png", title=name)
-    if uses_labels and stage.loss == "binary":
+    if is_main_process():
+        plots.training_curves(records, stage_dir / "training_curves.png", title=name)
+    if uses_labels and stage.loss == "binary" and is_main_process():
         plots.roc_pr_curves(
             test_pred.labels_BT,
             test_pred.probs,

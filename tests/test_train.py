@@ -241,3 +241,53 @@ def test_frozen_layers_do_not_move(motif_data, tmp_path):
     config.train.freeze = "motif"
     with pytest.raises(ValueError, match="config.train.freeze: \\['motif'\\] match no parameter"):
         train_lib.train_and_evaluate(config, tmp_path / "typo")
+
+
+_TWO_PROCESS_SCRIPT = """
+import json, sys
+sys.path.insert(0, {repo!r})
+import jax
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+jax.distributed.initialize(coordinator_address="localhost:{port}", num_processes=2,
+                           process_id=int(sys.argv[1]))
+from tests.test_train import small_config
+from jaxssl.train import train_and_evaluate
+report = train_and_evaluate(small_config({data!r}, steps=30), {workdir!r})
+print("RESULT" + json.dumps({{"process": jax.process_index(), "devices": jax.device_count(),
+      "test": report["stages"][0]["metrics"]["test"]["mean"]}}))
+"""
+
+
+def test_two_processes_on_localhost_train_one_model(motif_data, tmp_path):
+    """JAX's multi-controller runtime as on a TPU pod, with 2 CPU processes here."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    code = _TWO_PROCESS_SCRIPT.format(
+        repo=str(REPO), port=port, data=str(motif_data), workdir=str(tmp_path / "run")
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    results = []
+    for proc, (out, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+        line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+        results.append(json.loads(line[len("RESULT") :]))
+    assert sorted(r["process"] for r in results) == [0, 1]
+    assert all(r["devices"] == 2 for r in results)
+    assert results[0]["test"] == results[1]["test"]  # one model, evaluated identically
+    assert results[0]["test"]["auroc"] > 0.5
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["stages"][0]["metrics"]["test"]["mean"] == pytest.approx(results[0]["test"])
+    assert (tmp_path / "run" / "supervised" / "checkpoints").is_dir()
