@@ -18,6 +18,7 @@ TINY = {
         "conv_widths": (7, 5, 3),
         "pool_sizes": (2, 3, 3),
         "fc_dim": 12,
+        "dropout": 0.3,  # off by default; on here so the rng plumbing is tested
     },
     "dilated_resnet": {"channels": 8, "num_blocks": 3, "max_dilation": 4, "stem_width": 5},
 }

