@@ -2,7 +2,7 @@
 
 Kelley et al. 2016 (Basset) and Zhou & Troyanskaya 2015 (DeepSEA) stack convolutions with
 max pooling so deeper filters see motif combinations and spacing over hundreds of bases.
-BatchNorm is replaced by LayerNorm over channels (params-only train state). The flattened
+There is no BatchNorm (params-only train state); see below for what replaces it. The flattened
 layer of the originals ties the model to one length; the default here pools globally
 (max + mean) instead, which suits 101 bp TF windows and shifted views; ``pool="flatten"``
 restores the original head for fixed-length inputs such as 600 bp-1 kb open chromatin.
@@ -14,6 +14,12 @@ ReLU units of the FC stack die: with conv_dropout=0.1 and dropout=0.3 (the old d
 300-step GUE tf0 run stayed at loss 0.69 and valid AUROC 0.56, and lr 2e-3 collapsed to a
 constant output; with both at 0 the same runs reach valid AUROC 0.83 (lr 1e-3, 300 steps)
 and 0.85 (lr 2e-3, 1000 steps). Set them explicitly for long runs that overfit.
+
+The same offset is why the pooled vector goes through a LayerNorm before the FC stack (it
+centres what BatchNorm would have), and why per-position LayerNorm inside the conv tower is
+off by default (``layer_norm``): normalising each position's channels erases how strongly a
+filter matches there, which is the motif signal. With both changes a small Basset learns the
+planted-motif test task to test AUROC 0.98 in 200 steps; with the conv LayerNorm on, 0.63.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ class Basset(SequenceModel):
         "conv_widths": (19, 11, 7),
         "pool_sizes": (3, 4, 4),
         "fc_dim": 512,
-        "layer_norm": True,
+        "layer_norm": False,
         "pool": "maxavg",
         "conv_dropout": 0.0,  # > 0 stops learning on GUE TF windows (see the module docstring)
         "dropout": 0.0,
@@ -113,6 +119,7 @@ class Basset(SequenceModel):
         flat_dim = (
             2 * conv_channels[-1] if pool == "maxavg" else self.pooled_len * conv_channels[-1]
         )
+        self.pool_norm = nnx.LayerNorm(flat_dim, dtype=dtype, rngs=rngs)
         self.fc1 = nnx.Linear(flat_dim, fc_dim, dtype=dtype, rngs=rngs, kernel_init=he)
         self.fc_dropout = nnx.Dropout(dropout)
         self.fc2 = nnx.Linear(fc_dim, fc_dim, dtype=dtype, rngs=rngs, kernel_init=he)
@@ -140,7 +147,7 @@ class Basset(SequenceModel):
                     f"got length {x_BL4.shape[1]} (use pool='maxavg' for variable lengths)"
                 )
             flat_BF = h_BLC.reshape(h_BLC.shape[0], -1)
-        h_BF = jax.nn.relu(self.fc1(flat_BF))
+        h_BF = jax.nn.relu(self.fc1(self.pool_norm(flat_BF)))
         h_BF = self.fc_dropout(h_BF, deterministic=deterministic, rngs=rngs)
         pooled_BD = jax.nn.relu(self.fc2(h_BF))
         return seq_BLD, pooled_BD
