@@ -170,6 +170,7 @@ def torch_model(name: str, num_tasks: int, hp: dict[str, Any]):
             self.tower = nn.Sequential(*layers)
             d = hp["fc_dim"]
             self.fc = nn.Sequential(
+                nn.LayerNorm(2 * chans[-1], eps=1e-6),  # jaxssl's norm of the pooled vector
                 nn.Linear(2 * chans[-1], d),
                 nn.ReLU(),
                 nn.Dropout(hp["dropout"]),
