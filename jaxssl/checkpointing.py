@@ -13,9 +13,9 @@ from typing import Any
 
 import grain
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxssl.report import json_default
 from jaxssl.train_state import TrainState
 
 MODEL_SPEC_FILE = "model.json"
@@ -139,10 +139,4 @@ def check_same_architecture(
 
 
 def _canonical(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
+    return json.loads(json.dumps(value, sort_keys=True, default=json_default))

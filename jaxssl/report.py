@@ -10,6 +10,9 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from jaxssl.metrics import METRIC_NAMES
 
@@ -18,12 +21,15 @@ def write_report(workdir: Path, stages: list[dict]) -> Path:
     """Writes atomically, so a reader never sees half a report."""
     path = Path(workdir) / "report.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"stages": stages}, indent=2, default=_json_default))
+    tmp.write_text(json.dumps({"stages": stages}, indent=2, default=json_default))
     os.replace(tmp, path)
     return path
 
 
-def _json_default(value):
+def json_default(value: Any) -> Any:
+    """`json.dumps` fallback for numpy/JAX scalars (kept exact) and anything else (as text)."""
+    if isinstance(value, np.generic):
+        return value.item()
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -40,7 +40,7 @@ from jaxssl.models import build_model
 from jaxssl.objectives import get_objective
 from jaxssl.optim import make_optimizer, param_path
 from jaxssl.predict import make_predict_fn
-from jaxssl.report import format_table, write_report
+from jaxssl.report import format_table, json_default, write_report
 from jaxssl.sharding import (
     batch_sharding,
     is_main_process,
@@ -137,14 +137,8 @@ def _load_done(stage_dir: Path) -> dict | None:
 def _write_done(stage_dir: Path, result: dict) -> None:
     stage_dir.mkdir(parents=True, exist_ok=True)
     tmp = stage_dir / (DONE_FILE + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=_to_builtin))
+    tmp.write_text(json.dumps(result, indent=2, default=json_default))
     os.replace(tmp, stage_dir / DONE_FILE)
-
-
-def _to_builtin(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 def _after_step(stage_name: str, step: int) -> None:

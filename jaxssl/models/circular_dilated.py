@@ -15,23 +15,17 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxssl.models.layers import SequenceModel, max_avg_pool
+from jaxssl.models.layers import SequenceModel, conv, max_avg_pool
 
 
 def circular_conv(
     in_features: int, out_features: int, width: int, *, dilation: int = 1, dtype, rngs, **kw
 ) -> nnx.Conv:
-    return nnx.Conv(
-        in_features,
-        out_features,
-        kernel_size=(width,),
-        kernel_dilation=(dilation,),
-        padding="CIRCULAR",
-        dtype=dtype,
-        param_dtype=jnp.float32,
-        rngs=rngs,
-        **kw,
-    )
+    """`layers.conv` with wrap-around padding: every position sees the whole window."""
+    return conv(
+        in_features, out_features, width, dilation=dilation, dtype=dtype, rngs=rngs,
+        padding="CIRCULAR", **kw,
+    )  # fmt: skip
 
 
 def circular_dilations(seq_len: int, num_blocks: int) -> tuple[int, ...]:

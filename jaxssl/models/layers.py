@@ -121,15 +121,19 @@ def conv(
     rngs: nnx.Rngs,
     dilation: int = 1,
     kernel_init: nnx.Initializer | None = None,
+    padding: str = "SAME",
 ) -> nnx.Conv:
-    """A length-preserving ('SAME') 1-D convolution computing in ``dtype`` with f32 params."""
+    """A length-preserving 1-D convolution computing in ``dtype`` with f32 params.
+
+    ``padding="CIRCULAR"`` wraps the sequence around instead of padding with zeros.
+    """
     extra = {} if kernel_init is None else {"kernel_init": kernel_init}
     return nnx.Conv(
         in_features,
         out_features,
         kernel_size=(width,),
         kernel_dilation=(dilation,),
-        padding="SAME",
+        padding=padding,
         dtype=dtype,
         param_dtype=jnp.float32,
         rngs=rngs,
