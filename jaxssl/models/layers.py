@@ -85,6 +85,72 @@ class SequenceModel(nnx.Module):
         return self.head(pooled_BD).astype(jnp.float32)
 
 
+def pick_hparams(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The architecture hyperparameters among a constructor's arguments (its `locals()`).
+
+    Stored with the checkpoint, so that a mismatch is refused when weights are loaded.
+    """
+    return {key: values[key] for key in defaults}
+
+
+class ResidualTower(SequenceModel):
+    """stem -> residual blocks -> LayerNorm [= seq features] -> max+mean -> Dense -> head.
+
+    The shared skeleton of the dilated, circular-dilated and mixer models: they differ only
+    in their blocks (each `block(h_BLD, deterministic=, rngs=)`, shape-preserving).
+    """
+
+    def _build_tower(
+        self, stem: nnx.Module, blocks: list[nnx.Module], channels: int, *, dtype, rngs
+    ) -> None:
+        self.stem = stem
+        self.blocks = nnx.List(blocks)
+        self.norm = nnx.LayerNorm(channels, dtype=dtype, rngs=rngs)
+        self.hidden = nnx.Linear(2 * channels, channels, dtype=dtype, rngs=rngs)
+
+    def _features(
+        self, x_BL4: jax.Array, *, deterministic: bool, rngs: nnx.Rngs | None
+    ) -> tuple[jax.Array, jax.Array]:
+        h_BLD = self.stem(x_BL4)
+        for block in self.blocks:
+            h_BLD = block(h_BLD, deterministic=deterministic, rngs=rngs)
+        seq_BLD = jax.nn.gelu(self.norm(h_BLD))
+        pooled_BD = jax.nn.gelu(self.hidden(max_avg_pool(seq_BLD)))
+        return seq_BLD, pooled_BD
+
+
+class ResidualConvBlock(nnx.Module):
+    """x + Dropout(Conv1x1(GELU(DilatedConv(GELU(LayerNorm(x)))))).
+
+    Pre-norm with a zero-initialised output projection: the block starts as the identity,
+    so depth does not hurt early training.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        width: int,
+        dilation: int,
+        dropout: float,
+        *,
+        padding: str = "SAME",
+        dtype: jnp.dtype,
+        rngs: nnx.Rngs,
+    ):
+        self.norm = nnx.LayerNorm(channels, dtype=dtype, rngs=rngs)
+        self.conv = conv(
+            channels, channels, width, dilation=dilation, padding=padding, dtype=dtype, rngs=rngs
+        )
+        self.mix = conv(
+            channels, channels, 1, dtype=dtype, rngs=rngs, kernel_init=nnx.initializers.zeros_init()
+        )
+        self.dropout = nnx.Dropout(dropout)
+
+    def __call__(self, x_BLD: jax.Array, *, deterministic: bool, rngs: nnx.Rngs | None):
+        h_BLD = self.mix(jax.nn.gelu(self.conv(jax.nn.gelu(self.norm(x_BLD)))))
+        return x_BLD + self.dropout(h_BLD, deterministic=deterministic, rngs=rngs)
+
+
 def max_avg_pool(x_BLD: jax.Array) -> jax.Array:
     """Global max and mean over positions, concatenated: [B, L, D] -> [B, 2D].
 

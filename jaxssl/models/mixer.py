@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxssl.models.layers import SequenceModel, conv, max_avg_pool
+from jaxssl.models.layers import ResidualTower, conv, pick_hparams
 
 
 def track_offsets(seq_len: int) -> tuple[int, ...]:
@@ -52,7 +52,18 @@ def rotate_tracks(
 class MixerBlock(nnx.Module):
     """x + Dropout(MLP(LayerNorm(x))), then the track rotation."""
 
-    def __init__(self, channels: int, hidden: int, dropout: float, *, dtype, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        channels: int,
+        hidden: int,
+        dropout: float,
+        bounds: tuple[tuple[int, int], ...],
+        offsets: tuple[int, ...],
+        *,
+        dtype,
+        rngs: nnx.Rngs,
+    ):
+        self.bounds, self.offsets = bounds, offsets
         self.norm = nnx.LayerNorm(channels, dtype=dtype, rngs=rngs)
         self.fc1 = nnx.Linear(channels, hidden, dtype=dtype, rngs=rngs)
         self.fc2 = nnx.Linear(
@@ -60,13 +71,13 @@ class MixerBlock(nnx.Module):
         )
         self.dropout = nnx.Dropout(dropout)
 
-    def __call__(self, x_BLD, bounds, offsets, *, deterministic: bool, rngs: nnx.Rngs | None):
+    def __call__(self, x_BLD: jax.Array, *, deterministic: bool, rngs: nnx.Rngs | None):
         h_BLD = self.fc2(jax.nn.gelu(self.fc1(self.norm(x_BLD))))
         x_BLD = x_BLD + self.dropout(h_BLD, deterministic=deterministic, rngs=rngs)
-        return rotate_tracks(x_BLD, bounds, offsets)
+        return rotate_tracks(x_BLD, self.bounds, self.offsets)
 
 
-class RotationMixer(SequenceModel):
+class RotationMixer(ResidualTower):
     """conv stem -> rotation mixer blocks -> LayerNorm [= seq features] -> max+mean -> Dense."""
 
     name: ClassVar[str] = "mixer"
@@ -93,42 +104,24 @@ class RotationMixer(SequenceModel):
         dropout: float,
         head_dropout: float,
     ):
-        hparams = {
-            "channels": channels,
-            "hidden": hidden,
-            "stem_width": stem_width,
-            "num_blocks": num_blocks,
-            "dropout": dropout,
-            "head_dropout": head_dropout,
-        }
         super().__init__(
             num_outputs=num_outputs,
             seq_len=seq_len,
             feature_dim=channels,
             seq_feature_dim=channels,
             head_dropout=head_dropout,
-            hparams=hparams,
+            hparams=pick_hparams(self.DEFAULT_HPARAMS, locals()),
             dtype=dtype,
             rngs=rngs,
         )
         if num_blocks < 0:
             raise ValueError(f"mixer: num_blocks must be >= 0 (0 = automatic), got {num_blocks}")
-        self.offsets = track_offsets(seq_len)
-        self.bounds = track_bounds(channels, len(self.offsets))
-        depth = num_blocks or len(self.offsets) - 1
-        self.stem = conv(4, channels, stem_width, dtype=dtype, rngs=rngs)
-        self.blocks = nnx.List(
-            [MixerBlock(channels, hidden, dropout, dtype=dtype, rngs=rngs) for _ in range(depth)]
-        )
-        self.norm = nnx.LayerNorm(channels, dtype=dtype, rngs=rngs)
-        self.hidden = nnx.Linear(2 * channels, channels, dtype=dtype, rngs=rngs)
-
-    def _features(
-        self, x_BL4: jax.Array, *, deterministic: bool, rngs: nnx.Rngs | None
-    ) -> tuple[jax.Array, jax.Array]:
-        h_BLD = self.stem(x_BL4)
-        for block in self.blocks:
-            h_BLD = block(h_BLD, self.bounds, self.offsets, deterministic=deterministic, rngs=rngs)
-        seq_BLD = jax.nn.gelu(self.norm(h_BLD))
-        pooled_BD = jax.nn.gelu(self.hidden(max_avg_pool(seq_BLD)))
-        return seq_BLD, pooled_BD
+        offsets = track_offsets(seq_len)
+        bounds = track_bounds(channels, len(offsets))
+        depth = num_blocks or len(offsets) - 1
+        stem = conv(4, channels, stem_width, dtype=dtype, rngs=rngs)
+        blocks = [
+            MixerBlock(channels, hidden, dropout, bounds, offsets, dtype=dtype, rngs=rngs)
+            for _ in range(depth)
+        ]
+        self._build_tower(stem, blocks, channels, dtype=dtype, rngs=rngs)
