@@ -1,8 +1,9 @@
 """Teacher inference vs training throughput (sequences/s), same model, length and machine.
 
 Noisy Student's teacher scores every unlabeled and pseudo-labeled window once per generation,
-so its inference (batched, jitted, sharded, reverse-complement averaged) must run several
-times faster than a training step. Prints medians over timed windows and their ratio.
+so its inference (batched, jitted, sharded) must run several times faster than a training
+step. Prints medians over timed windows and their ratios, with both strands averaged (the
+default, `config.eval.rc_average=True`: two forward passes per window) and with one strand.
 
     python benchmarks/teacher_inference.py [--models deepbind basset] [--seq-len 200]
 """
@@ -48,14 +49,20 @@ def main() -> None:
     args = parser.parse_args()
     mesh = make_mesh()
     print(f"devices: {jax.devices()}  seq_len {args.seq_len}")
-    print(f"{'model':16s} {'train seq/s':>12s} {'teacher seq/s':>14s} {'ratio':>6s}")
+    print(
+        f"{'model':16s} {'train seq/s':>12s} {'teacher, RC-avg':>16s} {'ratio':>6s} "
+        f"{'teacher, 1 strand':>18s} {'ratio':>6s}"
+    )
     for name in args.models:
-        train_rate, infer_rate = measure(name, args, mesh)
-        print(f"{name:16s} {train_rate:12,.0f} {infer_rate:14,.0f} {infer_rate / train_rate:6.1f}")
+        train_rate, both, single = measure(name, args, mesh)
+        print(
+            f"{name:16s} {train_rate:12,.0f} {both:16,.0f} {both / train_rate:6.1f} "
+            f"{single:18,.0f} {single / train_rate:6.1f}"
+        )
 
 
-def measure(name: str, args: argparse.Namespace, mesh) -> tuple[float, float]:
-    """(training seq/s, teacher inference seq/s) for one model."""
+def measure(name: str, args: argparse.Namespace, mesh) -> tuple[float, float, float]:
+    """(training seq/s, teacher seq/s with RC averaging, teacher seq/s on one strand)."""
     step, state, batch = benchmark_step(
         name, batch_size=args.train_batch, seq_len=args.seq_len, num_tasks=4
     )
@@ -70,18 +77,21 @@ def measure(name: str, args: argparse.Namespace, mesh) -> tuple[float, float]:
     model = build_model(name, num_outputs=4, seq_len=args.seq_len, rngs=nnx.Rngs(0))
     graphdef, params, rest = split_model(model)
     params = jax.device_put(params, replicated(mesh))
-    predict = jax.jit(
-        make_predict_fn(graphdef, rest, loss_type="binary", rc_average=True),
-        in_shardings=(replicated(mesh), batch_sharding(mesh)),
-        out_shardings=batch_sharding(mesh),
-    )
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, 4, (4 * args.infer_batch, args.seq_len), dtype=np.uint8)
+    rates = []
+    for rc_average in (True, False):
+        predict = jax.jit(
+            make_predict_fn(graphdef, rest, loss_type="binary", rc_average=rc_average),
+            in_shardings=(replicated(mesh), batch_sharding(mesh)),
+            out_shardings=batch_sharding(mesh),
+        )
 
-    def infer_once():
-        batched_probabilities(predict, params, tokens, batch_size=args.infer_batch, mesh=mesh)
+        def infer_once(predict=predict):
+            batched_probabilities(predict, params, tokens, batch_size=args.infer_batch, mesh=mesh)
 
-    return train_rate, median_rate(infer_once, len(tokens), args.seconds, args.windows)
+        rates.append(median_rate(infer_once, len(tokens), args.seconds, args.windows))
+    return train_rate, rates[0], rates[1]
 
 
 if __name__ == "__main__":

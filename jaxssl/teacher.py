@@ -1,10 +1,11 @@
 """Noisy Student's teacher job: a trained model scores shard sets; pseudo-labeled sets come out.
 
-Inference is one jitted, sharded, reverse-complement-averaged function over fixed-size
-batches (the last one padded), so it runs at device speed and compiles once. Each output
-shard set is written atomically, and an output that already exists is kept, so a killed job
-resumes with the next source. How teacher probabilities become labels and weights is defined
-in ``jaxssl.pseudo_labels``.
+Inference is one jitted, sharded function over fixed-size batches (the last one padded), so
+it runs at device speed and compiles once; it averages both strands unless
+``config.eval.rc_average`` is off, which halves its cost. Each output shard set is written
+atomically, and an output that already exists is kept, so a killed job resumes with the
+next source. How teacher probabilities become labels and weights is defined in
+``jaxssl.pseudo_labels``.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def run_teacher_stage(
     mesh = make_mesh()
     params = jax.device_put(params, replicated(mesh))
     predict_fn = jax.jit(
-        make_predict_fn(graphdef, rest, loss_type="binary", rc_average=True),
+        make_predict_fn(graphdef, rest, loss_type="binary", rc_average=bool(stage.eval.rc_average)),
         in_shardings=(replicated(mesh), batch_sharding(mesh)),
         out_shardings=batch_sharding(mesh),
     )
@@ -163,6 +164,7 @@ def run_teacher_stage(
                 "homology_mode": stage.pseudo.homology_mode,
                 "unlabeled_mode": stage.pseudo.unlabeled_mode,
                 "threshold": float(stage.pseudo.threshold),
+                "rc_average": bool(stage.eval.rc_average),
             },
         ) as writer:
             writer.add_batch(
