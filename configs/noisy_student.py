@@ -21,7 +21,7 @@ Point it at your own data with --config.data.path=<labeled shard set> and
 
 from ml_collections import ConfigDict
 
-from jaxssl.config import base_config
+from jaxssl.config import base_config, with_stage_slots
 
 
 def _options(arg: str | None) -> dict:
@@ -76,4 +76,4 @@ def get_config(arg: str | None = None) -> ConfigDict:
             student["model"] = {"hparams": {width_key: type(base_width)(base_width * scale)}}
         config[f"student_{g}"] = ConfigDict(student)
     config.stages = ",".join(stages)
-    return config
+    return with_stage_slots(config)

@@ -34,7 +34,7 @@ weaker motif signal; see the homology notes in README). Raise the steps for real
 --config.supervised.train.steps=8000 --config.pretrain.train.steps=8000.
 """
 
-from jaxssl.config import base_config
+from jaxssl.config import base_config, with_stage_slots
 
 
 def get_config(model: str | None = None):
@@ -53,4 +53,4 @@ def get_config(model: str | None = None):
         # freeze: parameter-path prefixes kept fixed, e.g. "motifs" (deepbind's first layer)
         "train": {"steps": 600, "learning_rate": 1e-3, "warmup_steps": 50, "freeze": ""},
     }
-    return config
+    return with_stage_slots(config)

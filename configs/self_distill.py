@@ -23,7 +23,7 @@ without pre-training::
 The text after ':' picks the backbone (its hyperparameters become --config.model.hparams.*).
 """
 
-from jaxssl.config import base_config
+from jaxssl.config import base_config, with_stage_slots
 from jaxssl.objectives.self_distill import default_settings
 
 
@@ -43,4 +43,4 @@ def get_config(model: str | None = None):
         "init_exclude": "head",
         "train": {"steps": 2000},
     }
-    return config
+    return with_stage_slots(config)

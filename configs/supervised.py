@@ -7,11 +7,11 @@
 The text after ':' picks the model (its hyperparameters become --config.model.hparams.*).
 """
 
-from jaxssl.config import base_config
+from jaxssl.config import base_config, with_stage_slots
 
 
 def get_config(model: str | None = None):
     config = base_config(model or "deepbind")
     config.stages = "supervised"
     config.supervised = {}  # stage-specific overrides, e.g. --config.supervised.train.steps=...
-    return config
+    return with_stage_slots(config)

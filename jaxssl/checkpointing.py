@@ -92,7 +92,7 @@ class StageCheckpoints:
 
 
 def restore_params(stage_dir: Path, params_like: dict[str, Any]) -> dict[str, Any]:
-    """The best parameters of a finished (or running) stage, in the structure of `params_like`."""
+    """The best parameters of a finished (or running) stage as numpy, shaped like `params_like`."""
     manager = ocp.CheckpointManager(
         (Path(stage_dir) / "best").absolute(), options=ocp.CheckpointManagerOptions(create=False)
     )
@@ -102,7 +102,9 @@ def restore_params(stage_dir: Path, params_like: dict[str, Any]) -> dict[str, An
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, params_like)
     params = manager.restore(step, args=ocp.args.StandardRestore(abstract))
     manager.close()
-    return params
+    # Host arrays: the caller places them (a committed single-device array cannot be put on a
+    # sharding that spans other processes' devices).
+    return jax.device_get(params)
 
 
 def write_model_spec(stage_dir: Path, spec: dict) -> None:

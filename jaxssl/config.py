@@ -4,7 +4,9 @@ A run is a list of stages (``config.stages``, comma-separated names). Every stag
 the shared sections (``seed``, ``loss``, ``data``, ``model``, ``train``, ``augment``, ``eval``)
 and applies its own section ``config.<stage name>``, which may override any of them plus
 ``objective`` and ``init_from``. So ``--config.finetune.train.learning_rate=1e-4`` changes one
-stage and ``--config.train.batch_size=64`` all of them.
+stage and ``--config.train.batch_size=64`` all of them. ``with_stage_slots`` (called at the end
+of every ``configs/*.py``) gives each stage section an unset slot for every shared key, because
+``config_flags`` can only set keys that exist.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import copy
 from pathlib import Path
 
 import jax
-from ml_collections import ConfigDict
+from ml_collections import ConfigDict, config_dict
 
 SHARED_SECTIONS = ("seed", "loss", "data", "model", "train", "augment", "eval", "pseudo")
 DTYPES = ("float32", "bfloat16")
@@ -106,14 +108,46 @@ def stage_names(config: ConfigDict) -> list[str]:
     return names
 
 
+def with_stage_slots(config: ConfigDict) -> ConfigDict:
+    """Adds to every stage section an unset slot (None) for each shared key it does not set.
+
+    ``config_flags`` refuses to set a key that does not exist, so without the slots
+    ``--config.<stage>.train.learning_rate=...`` would work only where the config file happened
+    to list that key. Unset slots are skipped when a stage is resolved.
+    """
+    names = stage_names(config)
+    shared = {k: v for k, v in config.items() if k not in names and k != "stages"}
+    for name in names:
+        if config.get(name) is None:
+            config[name] = ConfigDict()
+        if not isinstance(config[name], ConfigDict):
+            raise ConfigError(f"config.{name} must be a section of overrides, got {config[name]!r}")
+        _add_slots(config[name], shared)
+    return config
+
+
+def _add_slots(section: ConfigDict, shared: dict) -> None:
+    for key, value in shared.items():
+        if isinstance(value, ConfigDict):
+            if key not in section:
+                section[key] = ConfigDict()
+            if isinstance(section[key], ConfigDict):
+                _add_slots(section[key], dict(value.items()))
+        elif key not in section:
+            section[key] = config_dict.placeholder(type(value))
+
+
 def _merge(base: ConfigDict, override: ConfigDict, where: str) -> None:
     for key, value in override.items():
+        if value is None:  # an unset slot (see with_stage_slots): the shared value stands
+            continue
         if key not in base:
             raise ConfigError(f"{where}.{key} is not a known setting (known: {sorted(base)})")
         if isinstance(value, ConfigDict) and isinstance(base[key], ConfigDict):
             if key == "hparams":  # model hparams: validated against the model later
                 for k, v in value.items():
-                    base[key][k] = v
+                    if v is not None:
+                        base[key][k] = v
             else:
                 _merge(base[key], value, f"{where}.{key}")
         else:

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from ml_collections import ConfigDict
 from tqdm.auto import tqdm
@@ -31,7 +32,13 @@ from jaxssl.datasets import parse_sources
 from jaxssl.models import build_model
 from jaxssl.predict import make_predict_fn
 from jaxssl.pseudo_labels import make_pseudo_labels
-from jaxssl.sharding import batch_sharding, make_mesh, replicated, to_global_batch
+from jaxssl.sharding import (
+    batch_sharding,
+    is_main_process,
+    make_mesh,
+    replicated,
+    to_global_batch,
+)
 from jaxssl.tokens import N
 from jaxssl.train_state import split_model
 
@@ -57,15 +64,24 @@ def load_trained_model(stage_dir: Path) -> tuple[nnx.GraphDef, nnx.State, dict[s
 def batched_probabilities(
     predict_fn: Any, params: Any, tokens_NL: np.ndarray, *, batch_size: int, mesh: Mesh
 ) -> np.ndarray:
-    """Runs `predict_fn` over all rows in fixed-size batches; returns probabilities [N, T]."""
+    """Runs `predict_fn` over all rows in fixed-size global batches; returns probabilities [N, T].
+
+    In a multi-process run every process holds all N rows, feeds its own slice of each global
+    batch, and gets every row's output back (gathered), so all processes return the same array.
+    """
     n, length = tokens_NL.shape
+    processes, me = jax.process_count(), jax.process_index()
+    local = batch_size // processes
     out = []
     for lo in range(0, n, batch_size):
         chunk = tokens_NL[lo : lo + batch_size]
         real = len(chunk)
         if real < batch_size:  # pad with N so every call has the compiled shape
             chunk = np.concatenate([chunk, np.full((batch_size - real, length), N, np.uint8)])
-        probs = predict_fn(params, to_global_batch({"tokens": chunk}, mesh)["tokens"])
+        mine = chunk[me * local : (me + 1) * local]
+        probs = predict_fn(params, to_global_batch({"tokens": mine}, mesh)["tokens"])
+        if processes > 1:
+            probs = multihost_utils.process_allgather(probs, tiled=True)
         out.append(np.asarray(jax.device_get(probs))[:real])
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -86,9 +102,12 @@ def resolve_teacher(stage: ConfigDict, prev_dir: Path | None, workdir: Path) -> 
 def run_teacher_stage(
     stage: ConfigDict, stage_dir: Path, *, prev_dir: Path | None, workdir: Path
 ) -> dict:
-    """Scores every source of `config.pseudo.sources` and writes `<stage_dir>/shards/*`."""
-    if jax.process_count() > 1:
-        raise NotImplementedError("teacher labeling runs in a single process for now")
+    """Scores every source of `config.pseudo.sources` and writes `<stage_dir>/shards/*`.
+
+    Multi-process: all processes score together (see `batched_probabilities`); process 0 writes
+    each shard set and the others wait for it, so the workdir must be a shared filesystem (as
+    for checkpoints).
+    """
     teacher_dir = resolve_teacher(stage, prev_dir, workdir)
     graphdef, rest, params, spec = load_trained_model(teacher_dir)
     if spec.get("loss", "binary") != "binary":
@@ -106,7 +125,10 @@ def run_teacher_stage(
         raise ConfigError(f"stage {stage.stage_name!r}: config.pseudo.sources is empty")
     summaries = []
     seconds, scored = 0.0, 0
-    for i, source in enumerate(tqdm(sources, desc=f"{stage.stage_name}: teacher", unit="set")):
+    progress = tqdm(
+        sources, desc=f"{stage.stage_name}: teacher", unit="set", disable=not is_main_process()
+    )
+    for i, source in enumerate(progress):
         out_dir = stage_dir / "shards" / f"{i:02d}_{Path(source.path).name}"
         if (out_dir / MANIFEST_NAME).is_file():
             log.info("%s already written: kept", out_dir)
@@ -150,34 +172,37 @@ def run_teacher_stage(
         )
         weights = weights * np.nan_to_num(data["weights"], nan=1.0)
         example_conf = np.nanmean(np.where(np.isnan(labels), np.nan, confidence), axis=1)
-        with ShardSetWriter(
-            out_dir,
-            seq_len=manifest.seq_len,
-            task_names=task_names,
-            command=f"jaxssl teacher stage {stage.stage_name} (teacher {teacher_dir})",
-            sources=[Path(source.path) / MANIFEST_NAME],
-            extra_fields=["confidence"],
-            metadata={
-                "kind": "teacher_pseudo_labels",
-                "teacher": str(teacher_dir),
-                "source": str(source.path),
-                "homology_mode": stage.pseudo.homology_mode,
-                "unlabeled_mode": stage.pseudo.unlabeled_mode,
-                "threshold": float(stage.pseudo.threshold),
-                "rc_average": bool(stage.eval.rc_average),
-            },
-        ) as writer:
-            writer.add_batch(
-                "train",
-                data["tokens"],
-                labels,
-                weights,
-                genome=data["genome"],
-                chrom=data["chrom"],
-                start=data["start"],
-                strand=data["strand"],
-                confidence=np.nan_to_num(example_conf, nan=0.0),
-            )
+        if is_main_process():
+            with ShardSetWriter(
+                out_dir,
+                seq_len=manifest.seq_len,
+                task_names=task_names,
+                command=f"jaxssl teacher stage {stage.stage_name} (teacher {teacher_dir})",
+                sources=[Path(source.path) / MANIFEST_NAME],
+                extra_fields=["confidence"],
+                metadata={
+                    "kind": "teacher_pseudo_labels",
+                    "teacher": str(teacher_dir),
+                    "source": str(source.path),
+                    "homology_mode": stage.pseudo.homology_mode,
+                    "unlabeled_mode": stage.pseudo.unlabeled_mode,
+                    "threshold": float(stage.pseudo.threshold),
+                    "rc_average": bool(stage.eval.rc_average),
+                },
+            ) as writer:
+                writer.add_batch(
+                    "train",
+                    data["tokens"],
+                    labels,
+                    weights,
+                    genome=data["genome"],
+                    chrom=data["chrom"],
+                    start=data["start"],
+                    strand=data["strand"],
+                    confidence=np.nan_to_num(example_conf, nan=0.0),
+                )
+        if jax.process_count() > 1:  # the others wait until the set is on disk
+            multihost_utils.sync_global_devices(f"teacher wrote {out_dir}")
         has_label = ~np.isnan(carried)
         agree = float(np.mean(confidence[has_label] > 0.5)) if has_label.any() else np.nan
         summaries.append(

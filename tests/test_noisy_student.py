@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from jaxssl.predict import make_predict_fn
 from jaxssl.pseudo_labels import agreement_confidence, make_pseudo_labels
 from jaxssl.sharding import make_mesh
 from jaxssl.teacher import batched_probabilities, load_trained_model
+from tests.multiprocess import requires_opt_in, run_in_two_processes
 from tests.synthetic import make_motif_shards
 from tests.test_train import small_config
 
@@ -156,3 +159,30 @@ def test_default_config_describes_the_method():
     with pytest.raises(ValueError, match="unknown option 'generation'"):
         noisy_student_config.get_config("generation=3")
     assert isinstance(config.teacher_1, ConfigDict)
+
+
+@requires_opt_in
+def test_two_processes_run_a_generation_and_agree_with_one(sets, tmp_path):
+    """Teacher labeling and the student in a 2-process run: the same pseudo-labels as 1 process."""
+    labeled, unlabeled = sets
+    body = f"""
+from tests.test_noisy_student import noisy_config
+from jaxssl.train import train_and_evaluate
+report = train_and_evaluate(noisy_config({str(labeled)!r}, {str(unlabeled)!r}),
+                            {str(tmp_path / "two")!r})
+print("RESULT" + json.dumps({{"stages": [s["name"] for s in report["stages"]]}}))
+"""
+    results = run_in_two_processes(body, tmp_path)
+    assert results[0]["stages"] == ["supervised", "teacher_1", "student_1"]
+    assert results[1]["stages"] == results[0]["stages"]
+    two = next((tmp_path / "two" / "teacher_1" / "shards").glob("*_unlabeled"))
+    written = load_split(two, "train")
+    # The teacher of the 2-process run, applied here in one process, gives the same labels.
+    graphdef, rest, params, _ = load_trained_model(tmp_path / "two" / "supervised")
+    predict = jax.jit(make_predict_fn(graphdef, rest, loss_type="binary", rc_average=True))
+    expected = batched_probabilities(
+        predict, params, written["tokens"], batch_size=64, mesh=make_mesh()
+    )
+    np.testing.assert_allclose(written["labels"], expected, atol=1e-5)
+    report = json.loads((tmp_path / "two" / "report.json").read_text())
+    assert report["stages"][2]["metrics"]["test"]["mean"]["auroc"] > 0.5

@@ -15,6 +15,7 @@ import configs.supervised as supervised_config
 from jaxssl import train as train_lib
 from jaxssl.config import ConfigError
 from jaxssl.metric_writer import read_metrics
+from tests.multiprocess import requires_opt_in, run_in_two_processes
 from tests.synthetic import make_motif_shards
 
 REPO = Path(__file__).resolve().parents[1]
@@ -243,73 +244,17 @@ def test_frozen_layers_do_not_move(motif_data, tmp_path):
         train_lib.train_and_evaluate(config, tmp_path / "typo")
 
 
-_TWO_PROCESS_SCRIPT = """
-import faulthandler, json, sys
-faulthandler.dump_traceback_later({stack_dump_after}, exit=False)  # where a hang sits
-sys.path.insert(0, {repo!r})
-import jax
-jax.config.update("jax_cpu_collectives_implementation", "gloo")
-jax.distributed.initialize(coordinator_address="localhost:{port}", num_processes=2,
-                           process_id=int(sys.argv[1]))
+@requires_opt_in
+def test_two_processes_on_localhost_train_one_model(motif_data, tmp_path):
+    """JAX's multi-controller runtime as on a TPU pod, with 2 CPU processes here."""
+    body = f"""
 from tests.test_train import small_config
 from jaxssl.train import train_and_evaluate
-report = train_and_evaluate(small_config({data!r}, steps=30), {workdir!r})
+report = train_and_evaluate(small_config({str(motif_data)!r}, steps=30), {str(tmp_path / "run")!r})
 print("RESULT" + json.dumps({{"process": jax.process_index(), "devices": jax.device_count(),
       "test": report["stages"][0]["metrics"]["test"]["mean"]}}))
 """
-
-
-MULTIPROCESS_ENV = "JAXSSL_MULTIPROCESS_TESTS"
-
-
-@pytest.mark.skipif(
-    os.environ.get(MULTIPROCESS_ENV) != "1",
-    reason=f"opt-in: set {MULTIPROCESS_ENV}=1 (2 processes talking over loopback with gloo; "
-    "it hung once on the CI machine and passes everywhere else, so CI does not run it)",
-)
-def test_two_processes_on_localhost_train_one_model(motif_data, tmp_path):
-    """JAX's multi-controller runtime as on a TPU pod, with 2 CPU processes here."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        port = sock.getsockname()[1]
-    code = _TWO_PROCESS_SCRIPT.format(
-        repo=str(REPO),
-        port=port,
-        data=str(motif_data),
-        workdir=str(tmp_path / "run"),
-        stack_dump_after=540,
-    )
-    # Output goes to files, not pipes: a pipe nobody reads fills up and blocks that process
-    # inside a collective, which then hangs its peer too.
-    logs = [tmp_path / f"process{i}.log" for i in range(2)]
-    procs = []
-    for i, log in enumerate(logs):
-        with log.open("w") as sink:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-u", "-c", code, str(i)],
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},
-                )
-            )
-    try:
-        for proc in procs:
-            proc.wait(timeout=600)
-    except subprocess.TimeoutExpired:
-        for proc in procs:
-            proc.kill()
-        tails = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs)
-        pytest.fail(f"two-process run did not finish in 600 s:\n{tails}")
-    results = []
-    for proc, log in zip(procs, logs, strict=True):
-        out = log.read_text()
-        assert proc.returncode == 0, out[-3000:]
-        line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-        results.append(json.loads(line[len("RESULT") :]))
+    results = run_in_two_processes(body, tmp_path)
     assert sorted(r["process"] for r in results) == [0, 1]
     assert all(r["devices"] == 2 for r in results)
     assert results[0]["test"] == results[1]["test"]  # one model, evaluated identically
