@@ -11,10 +11,20 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/*.py file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and report.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed",
+    False,
+    "Multi-host run (TPU pod slice, SLURM, Open MPI, Kubernetes): start the same command on "
+    "every host; jax.distributed.initialize() finds the others. The workdir must be shared.",
+)
 
 
 def main(argv: list[str]) -> None:
     del argv
+    if _DISTRIBUTED.value:
+        import jax
+
+        jax.distributed.initialize()
     from jaxssl.config import ConfigError
     from jaxssl.train import train_and_evaluate
 
