@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import jax
 import numpy as np
 from flax import nnx
 
+from jaxssl.host_memory import keep_large_buffers_in_heap
 from jaxssl.models import build_model
 from jaxssl.objectives.supervised import benchmark_step
 from jaxssl.predict import make_predict_fn
@@ -26,16 +28,25 @@ from jaxssl.teacher import batched_probabilities
 from jaxssl.train_state import split_model
 
 
-def median_rate(run, items_per_call: int, seconds: float, windows: int) -> float:
-    run()  # compile and warm up
-    rates = []
+def interleaved_median_rates(
+    runs: list[tuple[Callable[[], None], int]], seconds: float, windows: int
+) -> list[float]:
+    """Median items/s of each (run, items per call), timed in alternating windows.
+
+    Alternating the runs window by window exposes them to the same load from other tenants
+    of a shared machine, so their ratio holds even when the absolute figures drift.
+    """
+    for run, _ in runs:
+        run()  # compile and warm up
+    rates: list[list[float]] = [[] for _ in runs]
     for _ in range(windows):
-        calls, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / windows:
-            run()
-            calls += 1
-        rates.append(calls * items_per_call / (time.perf_counter() - start))
-    return statistics.median(rates)
+        for (run, items), out in zip(runs, rates, strict=True):
+            calls, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds / windows:
+                run()
+                calls += 1
+            out.append(calls * items / (time.perf_counter() - start))
+    return [statistics.median(r) for r in rates]
 
 
 def main() -> None:
@@ -43,10 +54,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["deepbind", "dilated_resnet"])
     parser.add_argument("--seq-len", type=int, default=200)
     parser.add_argument("--train-batch", type=int, default=128)
-    parser.add_argument("--infer-batch", type=int, default=512)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--infer-batch", type=int, default=256)  # = config.eval.batch_size
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per run")
+    parser.add_argument("--windows", type=int, default=5)
     args = parser.parse_args()
+    keep_large_buffers_in_heap()  # as in a jaxssl run (train_and_evaluate sets it)
     mesh = make_mesh()
     print(f"devices: {jax.devices()}  seq_len {args.seq_len}")
     print(
@@ -72,14 +84,12 @@ def measure(name: str, args: argparse.Namespace, mesh) -> tuple[float, float, fl
         holder["state"], metrics = step(holder["state"], batch)
         jax.block_until_ready(metrics)
 
-    train_rate = median_rate(train_once, args.train_batch, args.seconds, args.windows)
-
     model = build_model(name, num_outputs=4, seq_len=args.seq_len, rngs=nnx.Rngs(0))
     graphdef, params, rest = split_model(model)
     params = jax.device_put(params, replicated(mesh))
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, 4, (4 * args.infer_batch, args.seq_len), dtype=np.uint8)
-    rates = []
+    runs = [(train_once, args.train_batch)]
     for rc_average in (True, False):
         predict = jax.jit(
             make_predict_fn(graphdef, rest, loss_type="binary", rc_average=rc_average),
@@ -90,8 +100,9 @@ def measure(name: str, args: argparse.Namespace, mesh) -> tuple[float, float, fl
         def infer_once(predict=predict):
             batched_probabilities(predict, params, tokens, batch_size=args.infer_batch, mesh=mesh)
 
-        rates.append(median_rate(infer_once, len(tokens), args.seconds, args.windows))
-    return train_rate, rates[0], rates[1]
+        runs.append((infer_once, len(tokens)))
+    train_rate, both, single = interleaved_median_rates(runs, args.seconds, args.windows)
+    return train_rate, both, single
 
 
 if __name__ == "__main__":

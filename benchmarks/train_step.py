@@ -31,6 +31,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxssl.host_memory import keep_large_buffers_in_heap
 from jaxssl.models import build_model, default_hparams
 
 LEARNING_RATE = 1e-3
@@ -261,6 +262,8 @@ def worker(kind: str, name: str, length: int, args: argparse.Namespace, conn) ->
     if args.threads:
         # Before any backend starts: XLA sizes its pool from the affinity mask.
         os.sched_setaffinity(0, set(range(args.threads)))
+    if args.malloc == "jaxssl":  # the same allocator settings for both frameworks
+        keep_large_buffers_in_heap()
     shape = {"batch_size": args.batch, "seq_len": length, "num_tasks": args.tasks}
     info: dict[str, Any] = {}
     if kind == "torch":
@@ -334,6 +337,12 @@ def main() -> None:
     parser.add_argument("--jax-step", choices=["lead", "local"], default="lead")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument(
+        "--malloc",
+        choices=["jaxssl", "default"],
+        default="jaxssl",
+        help="glibc malloc thresholds of jaxssl.host_memory (as jaxssl runs), or glibc's default",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=0,
@@ -346,7 +355,8 @@ def main() -> None:
     peak = peak_flops(args.dtype)
     print(
         f"device: {device.device_kind} ({device.platform}), jax {jax.__version__}, "
-        f"batch {args.batch}, dtype {args.dtype}, jax step: {args.jax_step}"
+        f"batch {args.batch}, dtype {args.dtype}, jax step: {args.jax_step}, "
+        f"malloc: {args.malloc}"
     )
     if run_torch:
         import torch

@@ -70,7 +70,7 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.augment.substitution_rate = 0.0
 
     c.eval = ConfigDict()
-    c.eval.batch_size = 512
+    c.eval.batch_size = 256  # global; larger batches spill the CPU caches (see README)
     c.eval.rc_average = True
 
     # Teacher pseudo-labeling stages (objective "teacher_label"); see jaxssl/pseudo_labels.py.

@@ -35,6 +35,7 @@ from jaxssl.config import ConfigError, resolve_stage, stage_names, validate_stag
 from jaxssl.data.pipeline import eval_batches, load_split, train_iterator
 from jaxssl.datasets import StageData, resolve_stage_data
 from jaxssl.evaluate import predict_split, split_metrics
+from jaxssl.host_memory import keep_large_buffers_in_heap
 from jaxssl.metric_writer import MetricWriter, read_metrics
 from jaxssl.models import build_model
 from jaxssl.objectives import get_objective
@@ -71,6 +72,7 @@ class TrainingDiverged(FloatingPointError):
 
 def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
     """Runs every stage of `config` in `workdir`; returns (and writes) the report."""
+    keep_large_buffers_in_heap()  # XLA's per-step host buffers: reuse, not mmap each step
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     stages = [resolve_stage(config, name) for name in stage_names(config)]
