@@ -164,18 +164,21 @@ def max_avg_pool(x_BLD: jax.Array) -> jax.Array:
 def max_pool(x_BLD: jax.Array, size: int) -> jax.Array:
     """Non-overlapping max pool along L, keeping a partial last window (ceil(L / size) out).
 
-    Keeping the tail window means no base is ignored at either end. Written as pad + reshape
-    + max rather than ``reduce_window`` because the latter's gradient (select-and-scatter)
-    is several times slower on CPU.
+    Keeping the tail window means no base is ignored at either end. Written as a chain of
+    elementwise maximums over strided slices: on CPU its gradient is 7x faster than that of
+    a max over a padded reshape (65 -> 9 ms for Basset's first pool, batch 256) and many
+    times faster than ``reduce_window``'s select-and-scatter. Ties split the gradient.
     """
     if size == 1:
         return x_BLD
-    batch, length, channels = x_BLD.shape
-    pooled_len = -(-length // size)
-    pad = pooled_len * size - length
+    length = x_BLD.shape[1]
+    pad = -(-length // size) * size - length
     if pad:
         x_BLD = jnp.pad(x_BLD, ((0, 0), (0, pad), (0, 0)), constant_values=-jnp.inf)
-    return jnp.max(x_BLD.reshape(batch, pooled_len, size, channels), axis=2)
+    out_BPD = x_BLD[:, 0::size]
+    for offset in range(1, size):
+        out_BPD = jnp.maximum(out_BPD, x_BLD[:, offset::size])
+    return out_BPD
 
 
 def conv(
