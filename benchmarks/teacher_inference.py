@@ -19,12 +19,12 @@ import jax
 import numpy as np
 from flax import nnx
 
+from jaxssl.evaluate import batched_probabilities
 from jaxssl.host_memory import keep_large_buffers_in_heap
 from jaxssl.models import build_model
 from jaxssl.objectives.supervised import benchmark_step
 from jaxssl.predict import make_predict_fn
 from jaxssl.sharding import batch_sharding, make_mesh, replicated
-from jaxssl.teacher import batched_probabilities
 from jaxssl.train_state import split_model
 
 

@@ -12,8 +12,9 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from jaxssl import metrics as metrics_lib
-from jaxssl.data.pipeline import eval_batches
+from jaxssl.data.pipeline import load_split
 from jaxssl.sharding import to_global_batch
+from jaxssl.tokens import N
 
 
 @dataclass
@@ -31,25 +32,39 @@ def predict_split(
     batch_size: int,
     mesh: Mesh,
 ) -> SplitPredictions:
-    """Every example of `split` exactly once, in file order.
-
-    Each process reads the whole split (eval sets are small); the global batch therefore holds
-    each process's copy and we keep process 0's rows, which are the first `local` rows.
-    """
-    local = batch_size // jax.process_count()
-    labels, probs = [], []
-    for batch in eval_batches(shard_dir, split, batch_size=local):
-        tokens = to_global_batch({"tokens": batch["tokens"]}, mesh)["tokens"]
-        out = predict_fn(params, tokens)
-        if jax.process_count() > 1:
-            out = multihost_utils.process_allgather(out, tiled=True)
-        out = np.asarray(jax.device_get(out))[:local]
-        mask = np.asarray(batch["mask"], dtype=bool)
-        labels.append(np.asarray(batch["labels"])[mask])
-        probs.append(out[mask])
-    if not labels:
+    """Every example of `split` exactly once, in file order (see `batched_probabilities`)."""
+    data = load_split(shard_dir, split)
+    if not len(data["tokens"]):
         raise ValueError(f"{shard_dir}: split {split!r} is empty; nothing to evaluate")
-    return SplitPredictions(np.concatenate(labels), np.concatenate(probs))
+    probs = batched_probabilities(
+        predict_fn, params, data["tokens"], batch_size=batch_size, mesh=mesh
+    )
+    return SplitPredictions(data["labels"], probs)
+
+
+def batched_probabilities(
+    predict_fn: Any, params: Any, tokens_NL: np.ndarray, *, batch_size: int, mesh: Mesh
+) -> np.ndarray:
+    """Runs `predict_fn` over all rows in fixed-size global batches; returns probabilities [N, T].
+
+    In a multi-process run every process holds all N rows, feeds its own slice of each global
+    batch, and gets every row's output back (gathered), so all processes return the same array.
+    """
+    n, length = tokens_NL.shape
+    processes, me = jax.process_count(), jax.process_index()
+    local = batch_size // processes
+    out = []
+    for lo in range(0, n, batch_size):
+        chunk = tokens_NL[lo : lo + batch_size]
+        real = len(chunk)
+        if real < batch_size:  # pad with N so every call has the compiled shape
+            chunk = np.concatenate([chunk, np.full((batch_size - real, length), N, np.uint8)])
+        mine = chunk[me * local : (me + 1) * local]
+        probs = predict_fn(params, to_global_batch({"tokens": mine}, mesh)["tokens"])
+        if processes > 1:
+            probs = multihost_utils.process_allgather(probs, tiled=True)
+        out.append(np.asarray(jax.device_get(probs))[:real])
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
 def split_metrics(pred: SplitPredictions, task_names: list[str], loss_type: str) -> dict:

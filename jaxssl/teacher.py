@@ -19,7 +19,6 @@ import jax
 import numpy as np
 from flax import nnx
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh
 from ml_collections import ConfigDict
 from tqdm.auto import tqdm
 
@@ -29,6 +28,7 @@ from jaxssl.data.manifest import MANIFEST_NAME, load_manifest
 from jaxssl.data.pipeline import load_split
 from jaxssl.data.writer import ShardSetWriter
 from jaxssl.datasets import parse_sources
+from jaxssl.evaluate import batched_probabilities
 from jaxssl.models import build_model
 from jaxssl.predict import make_predict_fn
 from jaxssl.pseudo_labels import make_pseudo_labels
@@ -37,9 +37,7 @@ from jaxssl.sharding import (
     is_main_process,
     make_mesh,
     replicated,
-    to_global_batch,
 )
-from jaxssl.tokens import N
 from jaxssl.train_state import split_model
 
 log = logging.getLogger("jaxssl")
@@ -59,31 +57,6 @@ def load_trained_model(stage_dir: Path) -> tuple[nnx.GraphDef, nnx.State, dict[s
     )
     graphdef, params_like, rest = split_model(model)
     return graphdef, rest, restore_params(stage_dir, params_like), spec
-
-
-def batched_probabilities(
-    predict_fn: Any, params: Any, tokens_NL: np.ndarray, *, batch_size: int, mesh: Mesh
-) -> np.ndarray:
-    """Runs `predict_fn` over all rows in fixed-size global batches; returns probabilities [N, T].
-
-    In a multi-process run every process holds all N rows, feeds its own slice of each global
-    batch, and gets every row's output back (gathered), so all processes return the same array.
-    """
-    n, length = tokens_NL.shape
-    processes, me = jax.process_count(), jax.process_index()
-    local = batch_size // processes
-    out = []
-    for lo in range(0, n, batch_size):
-        chunk = tokens_NL[lo : lo + batch_size]
-        real = len(chunk)
-        if real < batch_size:  # pad with N so every call has the compiled shape
-            chunk = np.concatenate([chunk, np.full((batch_size - real, length), N, np.uint8)])
-        mine = chunk[me * local : (me + 1) * local]
-        probs = predict_fn(params, to_global_batch({"tokens": mine}, mesh)["tokens"])
-        if processes > 1:
-            probs = multihost_utils.process_allgather(probs, tiled=True)
-        out.append(np.asarray(jax.device_get(probs))[:real])
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
 def resolve_teacher(stage: ConfigDict, prev_dir: Path | None, workdir: Path) -> Path:

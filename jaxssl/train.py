@@ -269,12 +269,8 @@ def run_training_stage(
     uses_labels = getattr(objective, "uses_labels", True)
     if hasattr(objective, "init_params"):  # objectives with heads of their own
         params = objective.init_params(params, jax.random.PRNGKey(int(stage.seed) + 1))
-    state = TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        opt_state=tx.init(params),
-        rng=jax.random.PRNGKey(int(stage.seed)),
-        extra=objective.init_extra(params),
+    state = TrainState.create(
+        params, tx, jax.random.PRNGKey(int(stage.seed)), objective.init_extra(params)
     )
     state = jax.device_put(state, repl)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import optax
 from flax import nnx, struct
 
 
@@ -19,6 +21,23 @@ class TrainState(struct.PyTreeNode):
     opt_state: Any
     rng: jax.Array  # base key; each step folds in `step`, so a resumed run draws the same noise
     extra: dict[str, Any] = struct.field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        params: dict[str, Any],
+        tx: optax.GradientTransformation,
+        rng: jax.Array,
+        extra: dict[str, Any] | None = None,
+    ) -> TrainState:
+        """The state before the first update: step 0 and a fresh optimizer state."""
+        return cls(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=tx.init(params),
+            rng=rng,
+            extra={} if extra is None else extra,
+        )
 
 
 def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, dict[str, Any], nnx.State]:

@@ -14,10 +14,11 @@ from jaxssl import train as train_lib
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.pipeline import load_split
 from jaxssl.data.writer import ShardSetWriter
+from jaxssl.evaluate import batched_probabilities
 from jaxssl.predict import make_predict_fn
 from jaxssl.pseudo_labels import agreement_confidence, make_pseudo_labels
 from jaxssl.sharding import make_mesh
-from jaxssl.teacher import batched_probabilities, load_trained_model
+from jaxssl.teacher import load_trained_model
 from tests.multiprocess import requires_opt_in, run_in_two_processes
 from tests.synthetic import make_motif_shards
 from tests.test_train import small_config

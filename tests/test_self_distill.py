@@ -58,13 +58,7 @@ def tiny_objective(seq_len=32, steps=50, **settings):
     tx = make_optimizer(config.train)
     objective = get_objective("self_distill")(config, graphdef, rest, tx)
     params = objective.init_params(params, jax.random.PRNGKey(1))
-    state = TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        opt_state=tx.init(params),
-        rng=jax.random.PRNGKey(0),
-        extra=objective.init_extra(params),
-    )
+    state = TrainState.create(params, tx, jax.random.PRNGKey(0), objective.init_extra(params))
     return objective, state
 
 
@@ -373,13 +367,7 @@ def test_every_registered_model_is_a_backbone(name):
         tx = make_optimizer(config.train)
         objective = get_objective("self_distill")(config, graphdef, rest, tx)
         params = objective.init_params(params, jax.random.PRNGKey(1))
-        state = TrainState(
-            step=jnp.zeros((), jnp.int32),
-            params=params,
-            opt_state=tx.init(params),
-            rng=jax.random.PRNGKey(0),
-            extra=objective.init_extra(params),
-        )
+        state = TrainState.create(params, tx, jax.random.PRNGKey(0), objective.init_extra(params))
         batch = {"tokens": tokens, "labels": jnp.zeros((4, 1)), "weights": jnp.ones(4)}
         state, metrics = objective.train_step(state, batch)
         loss = objective.eval_loss(state, {**batch, "mask": jnp.ones(4, bool)}, state.rng)

@@ -117,13 +117,7 @@ def benchmark_step(
     graphdef, params, rest = split_model(model)
     tx = make_optimizer(config.train)
     objective = Supervised(config, graphdef, rest, tx)
-    state = TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        opt_state=tx.init(params),
-        rng=jax.random.PRNGKey(seed),
-        extra={},
-    )
+    state = TrainState.create(params, tx, jax.random.PRNGKey(seed))
     rng = np.random.default_rng(seed)
     batch = {
         "tokens": jnp.asarray(rng.integers(0, 4, (batch_size, seq_len), dtype=np.uint8)),
