@@ -18,6 +18,9 @@ log = logging.getLogger("jaxssl")
 # Held-out chromosomes of the default 5-chromosome reference (data_prep from-peaks flags).
 VALID_CHROMS = "chr4"
 TEST_CHROMS = "chr5"
+# Part of the cached unlabeled sets' folder names: bump whenever what they hold changes, so a
+# cache written by older code is never reused (v2: relatives screened by the leakage guard).
+UNLABELED_VERSION = 2
 
 
 def _world_params(toy: Any):
@@ -76,17 +79,30 @@ def toy_labeled_shards(toy: Any) -> Path:
 
 
 def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
-    """Unlabeled windows sampled from one of the world's genomes (pre-training, teachers)."""
+    """Unlabeled windows sampled from one of the world's genomes (pre-training, teachers).
+
+    The leakage guard of `data_prep windows` screens them against the labeled set's held-out
+    data: the reference's held-out chromosomes are not sampled, and a relative's windows that
+    map back into them through the true chains are dropped (counted in metadata.leakage), so
+    no student or teacher sees an ortholog of a validation or test window.
+    """
     world = toy_world_dir(toy)
     window = int(toy.get("window", 200))
-    out = world / "shards" / f"unlabeled_{species}_w{window}_n{count}"
+    name = f"unlabeled_{species}_w{window}_n{count}_v{UNLABELED_VERSION}"
+    out = world / "shards" / name
     if (out / MANIFEST_NAME).is_file():
         return out
     from jaxssl.toyworld import load_world_info
 
-    # The reference's held-out chromosomes stay unseen, even without labels.
-    is_reference = species == load_world_info(world)["reference"]
-    held_out = f"{VALID_CHROMS},{TEST_CHROMS}" if is_reference else ""
+    labeled = toy_labeled_shards(toy)
+    info = load_world_info(world)
+    if species not in info["species"]:
+        raise ValueError(f"the toy world has no genome {species!r}; it has {info['species']}")
+    if species == info["reference"]:
+        # The reference's held-out chromosomes stay unseen, even without labels.
+        guard = ["--exclude-chroms", f"{VALID_CHROMS},{TEST_CHROMS}"]
+    else:
+        guard = ["--chains", str(world / "chains" / f"ref_to_{species}.chain")]
     _run_data_prep(
         [
             "windows",
@@ -99,8 +115,9 @@ def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
             str(count),
             "--genome-name",
             species,
-            "--exclude-chroms",
-            held_out,
+            "--exclude-homologs-of",
+            str(labeled),
+            *guard,
         ]
     )
     return out

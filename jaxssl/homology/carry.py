@@ -17,17 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxssl.data.manifest import MANIFEST_NAME, Manifest, load_manifest
+from jaxssl.data.manifest import MANIFEST_NAME, Manifest, file_checksum, load_manifest
 from jaxssl.data.reader import load_split
 from jaxssl.data.writer import ShardSetWriter
 from jaxssl.genome.fasta import Genome
-from jaxssl.homology.chain import ChainIndex, check_chain_genomes, read_chains, swap_chain
-from jaxssl.homology.leakage import (
-    HeldOut,
-    chain_backmap_leaks,
-    held_out_of,
-    minimap_backmap_leaks,
-)
+from jaxssl.homology.chain import ChainIndex, check_chain_genomes, read_chains
+from jaxssl.homology.leakage import HeldOut, LeakageGuard, held_out_of
 from jaxssl.homology.mapping import (
     Mapped,
     map_by_chains,
@@ -90,6 +85,21 @@ def _gather_windows(
     rc = out[flip, ::-1]
     out[flip] = np.where(rc < NUM_BASES, 3 - rc, rc)
     return out
+
+
+def is_labeled_reference(labeled: Path, fasta: Path) -> bool:
+    """Is `fasta` the genome the labeled set was cut from (same file, or same bytes)?"""
+    fasta = Path(fasta)
+    size = fasta.stat().st_size
+    for source in load_manifest(labeled).sources:
+        path = Path(source.get("path", ""))
+        if not path.name.endswith(FASTA_SUFFIXES):
+            continue
+        if path == fasta.resolve():
+            return True
+        if source.get("bytes") == size and file_checksum(fasta)["sha256"] == source.get("sha256"):
+            return True
+    return False
 
 
 @dataclass
@@ -205,20 +215,17 @@ def _carry_one(
     too_many_n = (tokens == N).mean(axis=1) > options.max_n_frac
     # Leakage door 2: target windows that map back into held-out reference regions.
     if target.chain is not None:
-        swapped = ChainIndex([swap_chain(c) for c in chains])
-        leaks = chain_backmap_leaks(
-            swapped, ref.held_out, mapped.chrom, start, seq_len, min_match=options.leak_min_match
-        )
+        guard = LeakageGuard.through_chains(ref.held_out, chains, min_match=options.leak_min_match)
     else:
         if "reference" not in aligners:
             aligners["reference"] = minimap_aligner(str(ref.fasta), **mm)
-        leaks = minimap_backmap_leaks(
-            aligners["reference"],
+        guard = LeakageGuard.through_minimap(
             ref.held_out,
-            tokens,
+            aligners["reference"],
             min_match=options.leak_min_match,
             threads=options.threads,
         )
+    leaks = ~guard.screen(mapped.chrom, start, seq_len, tokens).keep
     keep = ~too_many_n & ~leaks
     counts = {
         **mapped.counts,
@@ -235,6 +242,9 @@ def _carry_one(
         "source_in_held_out": int(ref.in_held_out.sum()),
         "target_maps_back_to_held_out": int((leaks & ~too_many_n).sum()),
     }
+    # The names every door uses (data_prep windows, the toy world's unlabeled pools).
+    leakage["held_out_region"] = leakage["source_in_held_out"]
+    leakage["held_out_ortholog"] = leakage["target_maps_back_to_held_out"]
     method = "chain" if target.chain is not None else "minimap2"
     return _Carried(method, mapped.select(keep), start[keep], tokens[keep], counts, leakage)
 
