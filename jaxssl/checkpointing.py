@@ -8,6 +8,8 @@ validation split, which is what evaluation, fine-tuning and teachers load.
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,11 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
+from jaxssl.errors import CheckpointSaveError
 from jaxssl.report import json_default
 from jaxssl.train_state import TrainState
+
+log = logging.getLogger("jaxssl")
 
 MODEL_SPEC_FILE = "model.json"
 
@@ -40,31 +45,61 @@ class StageCheckpoints:
 
     def save(self, state: TrainState, data_iterator: Any) -> None:
         step = int(jax.device_get(state.step))
-        self.latest.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state),
-                data=grain.checkpoint.CheckpointSave(data_iterator),
-            ),
-            force=True,
-        )
+        with _clear_save_errors(self.stage_dir / "checkpoints"):
+            self.latest.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state),
+                    data=grain.checkpoint.CheckpointSave(data_iterator),
+                ),
+                force=True,
+            )
 
-    def restore(self, state: TrainState, data_iterator: Any) -> tuple[TrainState, Any]:
-        """Restores the newest checkpoint into the structure (and shardings) of `state`."""
-        step = self.latest.latest_step()
+    def restore(self, state: TrainState, data_iterator: Any) -> tuple[TrainState, Any] | None:
+        """Restores the newest checkpoint that restores into the structure of `state`.
+
+        A checkpoint that fails (a file deleted, a disk error mid-write) is moved aside to
+        `checkpoints_broken/` with a message and the one before it is tried; None when no
+        checkpoint restores (the stage starts from its beginning).
+        """
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-        restored = self.latest.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract),
-                data=grain.checkpoint.CheckpointRestore(data_iterator),
-            ),
-        )
-        return restored.state, restored.data
+        for step in sorted(self.latest.all_steps(), reverse=True):
+            try:
+                restored = self.latest.restore(
+                    step,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract),
+                        data=grain.checkpoint.CheckpointRestore(data_iterator),
+                    ),
+                )
+            except Exception as err:  # noqa: BLE001 - any failure: try the previous one
+                reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+                message = (
+                    f"{self.stage_dir / 'checkpoints' / str(step)}: checkpoint of step {step} "
+                    f"does not restore ({type(err).__name__}: {reason}); moved to "
+                    f"{self.stage_dir / 'checkpoints_broken'}, trying the previous one"
+                )
+                log.warning("%s", message)
+                print(f"jaxssl: {message}")
+                self._set_aside(step)
+                continue
+            return restored.state, restored.data
+        return None
+
+    def _set_aside(self, step: int) -> None:
+        if jax.process_index() == 0:
+            broken = self.stage_dir / "checkpoints_broken"
+            broken.mkdir(exist_ok=True)
+            target = broken / str(step)
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.move(str(self.stage_dir / "checkpoints" / str(step)), target)
+        self.latest.reload()
 
     def save_best(self, params: dict[str, Any], *, step: int, score: float, valid: dict) -> None:
-        self.best.save(step, args=ocp.args.StandardSave(params), force=True)
-        self.best.wait_until_finished()
+        with _clear_save_errors(self.stage_dir / "best"):
+            self.best.save(step, args=ocp.args.StandardSave(params), force=True)
+            self.best.wait_until_finished()
         if jax.process_index() != 0:
             return
         (self.stage_dir / "best.json").write_text(
@@ -83,12 +118,40 @@ class StageCheckpoints:
         return restore_params(self.stage_dir, params_like)
 
     def wait(self) -> None:
-        self.latest.wait_until_finished()
-        self.best.wait_until_finished()
+        with _clear_save_errors(self.stage_dir / "checkpoints"):
+            self.latest.wait_until_finished()
+            self.best.wait_until_finished()
 
     def close(self) -> None:
         self.latest.close()
         self.best.close()
+
+
+class _clear_save_errors:  # noqa: N801 - used as a `with` block
+    """Turns a failed checkpoint write into one line naming the path and the free space."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None or not isinstance(exc, OSError | ValueError | RuntimeError):
+            return False
+        if isinstance(exc, CheckpointSaveError):
+            return False
+        if not isinstance(exc, OSError) and "No space left" not in str(exc):
+            return False
+        try:
+            free = shutil.disk_usage(self.path if self.path.exists() else self.path.parent).free
+            space = f"{free / 2**20:.0f} MiB free"
+        except OSError:
+            space = "free space unknown"
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointSaveError(
+            f"could not save a checkpoint to {self.path} ({space}): {reason}"
+        ) from exc
 
 
 def restore_params(stage_dir: Path, params_like: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +190,10 @@ def check_same_architecture(
     source: dict, target: dict, source_dir: Path, ignore: tuple[str, ...] = ()
 ) -> None:
     """Refuses to load weights into a different architecture, naming what differs."""
-    keys = [k for k in ("name", "hparams", "seq_len", "num_outputs") if k not in ignore]
+    # Task names too: the same count in another order would load the head onto wrong tasks.
+    keys = [
+        k for k in ("name", "hparams", "seq_len", "num_outputs", "task_names") if k not in ignore
+    ]
     diffs = [
         f"{k}: checkpoint has {source.get(k)!r}, this run has {target.get(k)!r}"
         for k in keys
@@ -136,7 +202,8 @@ def check_same_architecture(
     if diffs:
         raise ValueError(
             f"init_from={source_dir}: architecture mismatch ({'; '.join(diffs)}). "
-            "Use the same config.model settings as the run you initialise from."
+            "Use the same config.model settings and tasks as the run you initialise from "
+            "(for other tasks, re-initialise the head: config.init_exclude=head)."
         )
 
 

@@ -17,18 +17,26 @@ from pathlib import Path
 import jax
 from ml_collections import ConfigDict, config_dict
 
+from jaxssl.errors import ConfigError
+
+__all__ = ["ConfigError", "base_config", "resolve_stage", "stage_names", "with_stage_slots"]
+
+# Run-level keys: they choose what runs, they are not settings of a stage.
+RUN_KEYS = ("stages", "seeds", "rerun")
 SHARED_SECTIONS = ("seed", "loss", "data", "model", "train", "augment", "eval", "pseudo")
 DTYPES = ("float32", "bfloat16")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the key."""
 
 
 def base_config(model_name: str = "deepbind") -> ConfigDict:
     """Shared defaults of every method; configs/*.py start from here."""
     c = ConfigDict()
     c.seed = 0
+    # Several seeds: "0,1,2" runs every stage once per seed in WORKDIR/seed_<n>/ and reports
+    # mean ± sd; "" runs once with `seed`, in WORKDIR itself.
+    c.seeds = ""
+    # Stages whose stored outputs may be replaced when their configuration changed (and every
+    # stage that depends on them); without it a changed finished stage is refused.
+    c.rerun = ""
     c.loss = "binary"  # "binary": multi-task sigmoid; "multiclass": softmax over a class label
     c.num_classes = 0  # multiclass only: number of classes (0 = infer from the data's labels)
 
@@ -62,6 +70,12 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.train.checkpoint_every = 500
     c.train.keep_checkpoints = 2
     c.train.selection_metric = "auprc"  # mean over tasks, on the validation split only
+    # Early stopping: stop after this many validation evaluations without a better selection
+    # score (train.steps is then the maximum); 0 = always run train.steps.
+    c.train.patience = 5
+    # "NAME": maximum steps = every step of stage NAME's lineage (NAME and the stages it was
+    # initialised from): the budget of a matched control.
+    c.train.budget_of = ""
     c.train.progress_bar = True
 
     c.augment = ConfigDict()
@@ -83,6 +97,8 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.pseudo.max_examples = 0  # per source; 0 = all
 
     c.objective = "supervised"
+    # A matched control names the stage it is the control of; the report pairs them per seed.
+    c.control_of = ""
     c.init_from = ""  # "" | "prev" (previous stage) | path to a run's stage directory
     c.init_exclude = ""  # parameter path prefixes not loaded by init_from, e.g. "head"
     return c
@@ -108,6 +124,32 @@ def stage_names(config: ConfigDict) -> list[str]:
     return names
 
 
+def run_seeds(config: ConfigDict) -> list[int] | None:
+    """The seeds of `config.seeds`, or None for a single run with `config.seed`."""
+    text = str(config.get("seeds", "") or "").strip()
+    if not text:
+        return None
+    try:
+        seeds = [int(s) for s in text.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise ConfigError(
+            f"config.seeds={text!r}: expected comma-separated integers, e.g. 0,1,2"
+        ) from None
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ConfigError(f"config.seeds={text!r} names a seed twice or none")
+    return seeds
+
+
+def rerun_names(config: ConfigDict) -> set[str]:
+    names = {n.strip() for n in str(config.get("rerun", "") or "").split(",") if n.strip()}
+    if unknown := names - set(stage_names(config)):
+        raise ConfigError(
+            f"config.rerun names {sorted(unknown)}, which are not stages of this run "
+            f"({stage_names(config)})"
+        )
+    return names
+
+
 def with_stage_slots(config: ConfigDict) -> ConfigDict:
     """Adds to every stage section an unset slot (None) for each shared key it does not set.
 
@@ -116,7 +158,7 @@ def with_stage_slots(config: ConfigDict) -> ConfigDict:
     to list that key. Unset slots are skipped when a stage is resolved.
     """
     names = stage_names(config)
-    shared = {k: v for k, v in config.items() if k not in names and k != "stages"}
+    shared = {k: v for k, v in config.items() if k not in names and k not in RUN_KEYS}
     for name in names:
         if config.get(name) is None:
             config[name] = ConfigDict()
@@ -154,6 +196,24 @@ def _merge(base: ConfigDict, override: ConfigDict, where: str) -> None:
             base[key] = value
 
 
+def overridden_keys(config: ConfigDict, name: str) -> frozenset[str]:
+    """Dotted keys ("train.steps", ...) that the stage's own section `config.<name>` sets."""
+    section = config.get(name)
+    if not isinstance(section, ConfigDict):
+        return frozenset()
+
+    def walk(node: ConfigDict, prefix: str) -> list[str]:
+        keys = []
+        for key, value in node.items():
+            if isinstance(value, ConfigDict):
+                keys += walk(value, f"{prefix}{key}.")
+            elif value is not None:
+                keys.append(f"{prefix}{key}")
+        return keys
+
+    return frozenset(walk(section, ""))
+
+
 def resolve_stage(config: ConfigDict, name: str) -> ConfigDict:
     """The full configuration of one stage: shared sections + ``config.<name>`` overrides."""
     stage = ConfigDict(copy.deepcopy(config.to_dict()))
@@ -161,8 +221,9 @@ def resolve_stage(config: ConfigDict, name: str) -> ConfigDict:
     for other in stage_names(config):
         if other in stage:
             del stage[other]
-    if "stages" in stage:
-        del stage["stages"]
+    for key in RUN_KEYS:
+        if key in stage:
+            del stage[key]
     stage.unlock()
     if overrides is not None:
         if not isinstance(overrides, ConfigDict):
@@ -195,6 +256,8 @@ def validate_stage(stage: ConfigDict) -> None:
         raise ConfigError(f"{where}: config.loss={stage.loss!r}; expected one of {LOSS_TYPES}")
     if stage.train.dtype not in DTYPES:
         raise ConfigError(f"{where}: config.train.dtype={stage.train.dtype!r}; expected {DTYPES}")
+    if int(stage.train.get("patience", 0)) < 0:
+        raise ConfigError(f"{where}: config.train.patience must be >= 0 (0 = no early stopping)")
     for key in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every"):
         if int(stage.train[key]) <= 0:
             raise ConfigError(f"{where}: config.train.{key}={stage.train[key]} must be positive")

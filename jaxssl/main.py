@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from absl import app, flags
@@ -19,13 +20,39 @@ _DISTRIBUTED = flags.DEFINE_bool(
 )
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parsing, with a bad flag or config key as one line instead of a traceback."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        _fail(f"{err} (see --helpfull)")
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        # config_flags: an unknown key ('stepz' ... Did you mean "steps"?) or a bad value
+        _fail(f"configuration error in the command line: {_one_line(err)}")
+    raise AssertionError("unreachable")
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err)
+    if text[:1] in "'\"" and text[-1:] == text[:1]:
+        text = text[1:-1].encode().decode("unicode_escape")
+    return " ".join(part.strip(" '") for part in text.splitlines() if part.strip())
+
+
+def _fail(message: str) -> None:
+    print(f"jaxssl: {message}", file=sys.stderr)
+    sys.stderr.flush()
+    sys.exit(2)
+
+
 def main(argv: list[str]) -> None:
     del argv
     if _DISTRIBUTED.value:
         import jax
 
         jax.distributed.initialize()
-    from jaxssl.config import ConfigError
+    from jaxssl.data.reader import CorruptShardError
+    from jaxssl.errors import CheckpointSaveError, ConfigError
     from jaxssl.train import train_and_evaluate
 
     # Orbax and grain log every save at INFO; keep the console for progress and results.
@@ -34,10 +61,18 @@ def main(argv: list[str]) -> None:
     try:
         train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     except ConfigError as err:
-        print(f"jaxssl: configuration error: {err}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"configuration error: {err}")
+    except CorruptShardError as err:
+        _fail(f"corrupt input: {err}")
+    except CheckpointSaveError as err:
+        print(f"jaxssl: {err}", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        # Background checkpoint threads would print hundreds of lines while the interpreter
+        # shuts down around them; the message above is the whole story.
+        os._exit(1)
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

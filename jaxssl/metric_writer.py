@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 
 class MetricWriter:
     """Appends to `<log_dir>/metrics.jsonl` and TensorBoard; a no-op when not `enabled`."""
 
-    def __init__(self, log_dir: Path, enabled: bool = True):
+    def __init__(self, log_dir: Path, enabled: bool = True, resume_step: int | None = None):
+        """`resume_step`: the step a run resumes from; later records (written before a kill,
+        or by a checkpoint that did not restore) are dropped, so each step appears once."""
         self.log_dir = Path(log_dir)
         self.enabled = enabled
         if not enabled:
             return
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None:
+            _truncate_after(self.log_dir / "metrics.jsonl", resume_step)
         self._jsonl = open(self.log_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         try:
             from tensorboardX import SummaryWriter
@@ -42,6 +47,21 @@ class MetricWriter:
         self._jsonl.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _truncate_after(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line cut by a kill mid-write
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
 
 
 def _finite(value: float) -> float | None:

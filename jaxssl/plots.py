@@ -95,3 +95,46 @@ def stage_comparison(stages: list[dict], out_path: Path, metric: str = "auprc") 
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
     return True
+
+
+def seed_comparison(summary: dict, out_path: Path, metric: str = "auprc") -> bool:
+    """Left: test `metric` per stage and task, mean ± sd over seeds (dots = seeds).
+    Right: method − control per seed, paired; a dot above zero is a seed the method won."""
+    stages = {k: v for k, v in summary["stages"].items() if "test" in v}
+    if not stages:
+        return False
+    tasks = list(next(iter(stages.values()))["test"])
+    pairs = [c for c in summary["comparisons"] if c["metric"] == metric]
+    fig, axes = plt.subplots(1, 2 if pairs else 1, figsize=(13 if pairs else 8, 4.5), squeeze=False)
+    ax = axes[0, 0]
+    width = 0.8 / len(stages)
+    x = np.arange(len(tasks))
+    for i, (name, entry) in enumerate(stages.items()):
+        stats = [entry["test"][t][metric] for t in tasks]
+        means = [s["mean"] if s["mean"] is not None else np.nan for s in stats]
+        sds = [s["sd"] if s["sd"] is not None else 0.0 for s in stats]
+        pos = x + (i - (len(stages) - 1) / 2) * width
+        ax.bar(pos, means, width, yerr=sds, label=name, capsize=2)
+        for p, s in zip(pos, stats, strict=True):
+            vals = [v for v in s["values"] if v is not None]
+            ax.plot([p] * len(vals), vals, "k.", ms=3)
+    ax.set_xticks(x, tasks)
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(f"mean ± sd over seeds {summary['seeds']}")
+    ax.legend(fontsize=7)
+    if pairs:
+        ax = axes[0, 1]
+        labels = [f"{c['method']}−{c['control']}\n{c['task']}" for c in pairs]
+        for i, c in enumerate(pairs):
+            vals = [d for d in c["differences"] if d is not None]
+            ax.plot([i] * len(vals), vals, "o", color="C0" if (c["mean"] or 0) >= 0 else "C3")
+            if c["mean"] is not None:
+                ax.errorbar(i, c["mean"], yerr=c["sd"], fmt="_k", capsize=4, ms=14)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(range(len(pairs)), labels, rotation=90, fontsize=6)
+        ax.set_ylabel(f"paired difference in test {metric}")
+        ax.set_title("method − matched control, per seed")
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return True

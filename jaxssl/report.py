@@ -67,3 +67,135 @@ def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:.4f}"
+
+
+def _stats(values: list[float]) -> dict:
+    arr = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
+    if not len(arr):
+        return {"mean": None, "sd": None, "n": 0, "values": values}
+    sd = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    return {"mean": float(arr.mean()), "sd": sd, "n": int(len(arr)), "values": values}
+
+
+def sign_test_p(differences: list[float]) -> float:
+    """Two-sided exact sign test (ties dropped): chance of a split at least this uneven."""
+    nonzero = [d for d in differences if d != 0 and np.isfinite(d)]
+    n = len(nonzero)
+    if n == 0:
+        return 1.0
+    k = min(sum(d > 0 for d in nonzero), sum(d < 0 for d in nonzero))
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return float(min(1.0, 2 * tail))
+
+
+def _metric(stage: dict, split: str, task: str, metric: str) -> float | None:
+    value = stage.get("metrics", {}).get(split, {}).get(task, {}).get(metric)
+    return None if value is None else float(value)
+
+
+def seed_summary(runs: list[list[dict]], seeds: list[int]) -> dict:
+    """Mean ± sd over seeds per stage, task and metric, and paired method − control differences.
+
+    `runs[i]` is the list of stage results of seed `seeds[i]`. A stage result with
+    `control_of = NAME` is the matched control of stage NAME; each such pair gives per-seed
+    differences (method − control), their mean ± sd, the count of seeds the method won, and
+    a two-sided sign-test p-value.
+    """
+    names = [s["name"] for s in runs[0]]
+    stages: dict[str, dict] = {}
+    for name in names:
+        per_seed = [next(s for s in run if s["name"] == name) for run in runs]
+        entry: dict[str, Any] = {
+            "objective": per_seed[0].get("objective"),
+            "control_of": per_seed[0].get("control_of") or None,
+            "steps_run": [s.get("steps_run", s.get("steps")) for s in per_seed],
+            "best_step": [s.get("best_step") for s in per_seed],
+        }
+        for split in ("valid", "test"):
+            tasks = list(per_seed[0].get("metrics", {}).get(split, {}) or {})
+            if not tasks:
+                continue
+            entry[split] = {
+                task: {
+                    m: _stats([_metric(s, split, task, m) for s in per_seed]) for m in METRIC_NAMES
+                }
+                for task in tasks
+            }
+        stages[name] = entry
+    comparisons = []
+    for name, entry in stages.items():
+        method = entry["control_of"]
+        if not method or method not in stages or "test" not in entry:
+            continue
+        m_runs = [next(s for s in run if s["name"] == method) for run in runs]
+        c_runs = [next(s for s in run if s["name"] == name) for run in runs]
+        for task in entry["test"]:
+            for metric in METRIC_NAMES:
+                diffs = []
+                for m, c in zip(m_runs, c_runs, strict=True):
+                    a, b = _metric(m, "test", task, metric), _metric(c, "test", task, metric)
+                    diffs.append(None if a is None or b is None else a - b)
+                finite = [d for d in diffs if d is not None and np.isfinite(d)]
+                comparisons.append(
+                    {
+                        "method": method,
+                        "control": name,
+                        "split": "test",
+                        "task": task,
+                        "metric": metric,
+                        "differences": diffs,
+                        **{k: v for k, v in _stats(diffs).items() if k != "values"},
+                        "method_wins": int(sum(d > 0 for d in finite)),
+                        "sign_test_p": sign_test_p(finite),
+                    }
+                )
+    return {"seeds": list(seeds), "stages": stages, "comparisons": comparisons}
+
+
+def write_seed_report(workdir: Path, summary: dict) -> Path:
+    path = Path(workdir) / "report.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=json_default))
+    os.replace(tmp, path)
+    return path
+
+
+def _pm(stats: dict | None) -> str:
+    if not stats or stats.get("mean") is None:
+        return "-"
+    return f"{stats['mean']:.4f} ± {stats['sd']:.4f}"
+
+
+def format_seed_table(summary: dict, split: str = "test", metric: str = "auprc") -> str:
+    """Stage x task mean ± sd of `metric`, then method − control paired differences."""
+    stages = {k: v for k, v in summary["stages"].items() if split in v}
+    if not stages:
+        return f"(no {split} metrics)"
+    tasks = list(next(iter(stages.values()))[split])
+    header = ["stage", "steps run", *tasks]
+    rows = []
+    for name, entry in stages.items():
+        steps = [s for s in entry["steps_run"] if s is not None]
+        rows.append(
+            [name, f"{np.mean(steps):.0f}" if steps else "-"]
+            + [_pm(entry[split].get(t, {}).get(metric)) for t in tasks]
+        )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    seeds = ",".join(str(s) for s in summary["seeds"])
+    lines = [
+        f"{split} {metric}, mean ± sd over seeds {seeds}",
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+        *("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows),
+    ]
+    pairs = [c for c in summary["comparisons"] if c["metric"] == metric and c["split"] == split]
+    if pairs:
+        lines += ["", f"method − control, {split} {metric} (paired over seeds)"]
+        for c in pairs:
+            diffs = ", ".join("-" if d is None else f"{d:+.4f}" for d in c["differences"])
+            mean = "-" if c["mean"] is None else f"{c['mean']:+.4f} ± {c['sd']:.4f}"
+            lines.append(
+                f"  {c['method']} − {c['control']}  {c['task']:<8} {mean}  "
+                f"[{diffs}]  wins {c['method_wins']}/{c['n']}  sign test p={c['sign_test_p']:.3f}"
+            )
+    return "\n".join(lines)

@@ -7,12 +7,15 @@ step t-1's metrics, so the host never waits on the device between steps.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 from ml_collections import ConfigDict
 from tqdm.auto import tqdm
 
@@ -31,9 +35,17 @@ from jaxssl.checkpointing import (
     restore_params,
     write_model_spec,
 )
-from jaxssl.config import ConfigError, resolve_stage, stage_names, validate_stage
+from jaxssl.config import (
+    overridden_keys,
+    rerun_names,
+    resolve_stage,
+    run_seeds,
+    stage_names,
+    validate_stage,
+)
 from jaxssl.data.pipeline import eval_batches, load_split, train_iterator
-from jaxssl.datasets import StageData, resolve_stage_data
+from jaxssl.datasets import StageData, parse_sources, resolve_stage_data, stage_key
+from jaxssl.errors import ConfigError, StaleStageError
 from jaxssl.evaluate import predict_split, split_metrics
 from jaxssl.host_memory import keep_large_buffers_in_heap
 from jaxssl.metric_writer import MetricWriter, read_metrics
@@ -41,7 +53,14 @@ from jaxssl.models import build_model
 from jaxssl.objectives import get_objective
 from jaxssl.optim import make_optimizer, param_path
 from jaxssl.predict import make_predict_fn
-from jaxssl.report import format_table, json_default, write_report
+from jaxssl.report import (
+    format_seed_table,
+    format_table,
+    json_default,
+    seed_summary,
+    write_report,
+    write_seed_report,
+)
 from jaxssl.sharding import (
     batch_sharding,
     is_main_process,
@@ -49,7 +68,17 @@ from jaxssl.sharding import (
     replicated,
     to_global_batch,
 )
+from jaxssl.stored_config import (
+    differences,
+    manifest_fingerprint,
+    read_record,
+    record_hash,
+    stage_record,
+    stale_error,
+    write_record,
+)
 from jaxssl.train_state import TrainState, split_model
+from jaxssl.workdir_lock import WorkdirLock
 
 log = logging.getLogger("jaxssl")
 
@@ -58,6 +87,9 @@ DONE_FILE = "done.json"
 # Stage kinds that are jobs rather than training loops (e.g. teacher pseudo-labeling).
 # Signature: runner(stage_config, stage_dir, prev_dir=..., workdir=...) -> stage result dict.
 StageRunner = Callable[..., dict]
+
+
+TEACHER_OBJECTIVE = "teacher_label"
 
 
 def _stage_runners() -> dict[str, StageRunner]:
@@ -71,25 +103,271 @@ class TrainingDiverged(FloatingPointError):
 
 
 def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
-    """Runs every stage of `config` in `workdir`; returns (and writes) the report."""
+    """Runs every stage of `config` in `workdir` (once per seed of `config.seeds`).
+
+    Everything that can be checked (every stage's settings, data sources, `stage:` names,
+    the validation split's classes, stored configs of earlier runs) is checked before the
+    first stage trains. One run holds the workdir at a time.
+    """
     keep_large_buffers_in_heap()  # XLA's per-step host buffers: reuse, not mmap each step
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    stages = [resolve_stage(config, name) for name in stage_names(config)]
+    seeds = run_seeds(config)
+    rerun = rerun_names(config)
+    runs = (
+        [(config, workdir)]
+        if seeds is None
+        else [(_with_seed(config, seed), workdir / f"seed_{seed}") for seed in seeds]
+    )
+    plans = [plan_stages(c, w) for c, w in runs]  # fails here, before any training
+    with WorkdirLock(workdir, enabled=is_main_process()):
+        for plan in plans:
+            check_stored_configs(plan, rerun)
+        results = [_run_planned(plan) for plan in plans]
+    if seeds is None:
+        return results[0]
+    summary = seed_summary([r["stages"] for r in results], seeds)
+    if is_main_process():
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+        write_seed_report(workdir, summary)
+        print(format_seed_table(summary, "test"))
+        print(f"\nreport: {workdir / 'report.json'}")
+        if plots.seed_comparison(summary, workdir / "report.png"):
+            print(f"figure: {workdir / 'report.png'}")
+    return {"seeds": seeds, "runs": results, "summary": summary}
+
+
+def _with_seed(config: ConfigDict, seed: int) -> ConfigDict:
+    seeded = ConfigDict(copy.deepcopy(config.to_dict()))
+    seeded.seed = int(seed)
+    seeded.seeds = ""
+    return seeded
+
+
+@dataclass
+class StagePlan:
+    """One stage, resolved and checked, with what its outputs depend on."""
+
+    stage: ConfigDict
+    stage_dir: Path
+    record: dict
+
+
+@dataclass
+class RunPlan:
+    config: ConfigDict
+    workdir: Path
+    stages: list[StagePlan]
+
+
+def plan_stages(config: ConfigDict, workdir: Path) -> RunPlan:
+    """Resolves and checks every stage; raises ConfigError naming the stage's own key."""
+    names = stage_names(config)
+    stages = apply_budgets([resolve_stage(config, name) for name in names])
     for stage in stages:  # fail on a bad value before any data loading or compilation
         validate_stage(stage)
     _check_stage_references(stages)
+    planned: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    out: list[StagePlan] = []
+    for i, stage in enumerate(stages):
+        overridden = overridden_keys(config, stage.stage_name)
+        fingerprints = _check_stage_data(stage, workdir, planned, overridden)
+        upstream = {
+            dep: hashes[dep] for dep in sorted(_dependencies(stage, names[:i])) if dep in hashes
+        }
+        record = stage_record(stage, fingerprints, upstream)
+        hashes[stage.stage_name] = record_hash(record)
+        planned[stage.stage_name] = str(stage.objective)
+        out.append(StagePlan(stage, workdir / stage.stage_name, record))
+    return RunPlan(config, workdir, out)
+
+
+def apply_budgets(stages: list[ConfigDict]) -> list[ConfigDict]:
+    """`train.budget_of=NAME`: this stage's maximum steps = every step of NAME's lineage.
+
+    A matched control gets the budget the method spent on the way to its final model: the
+    named stage plus every stage it was initialised from, transitively.
+    """
+    by_name = {s.stage_name: s for s in stages}
+    order = [s.stage_name for s in stages]
+    for stage in stages:
+        target = str(stage.train.get("budget_of", "") or "")
+        if not target:
+            continue
+        if target not in by_name:
+            raise ConfigError(
+                f"config.{stage.stage_name}.train.budget_of={target!r} is not a stage of this "
+                f"run ({order})"
+            )
+        total, name, seen = 0, target, set()
+        while name and name not in seen:
+            seen.add(name)
+            source = by_name[name]
+            if source.objective != TEACHER_OBJECTIVE:
+                total += int(source.train.steps)
+            name = _init_source(source, order)
+        stage.train.steps = total
+    return stages
+
+
+def _init_source(stage: ConfigDict, order: list[str]) -> str | None:
+    init = str(stage.init_from)
+    if init == "prev":
+        i = order.index(stage.stage_name)
+        return order[i - 1] if i > 0 else None
+    if init.startswith("stage:"):
+        return init.removeprefix("stage:")
+    return None
+
+
+def _dependencies(stage: ConfigDict, earlier: list[str]) -> set[str]:
+    """Earlier stages whose outputs this stage reads (weights, teacher, shard sets)."""
+    deps: set[str] = set()
+    init = _init_source(stage, [*earlier, stage.stage_name])
+    if init:
+        deps.add(init)
+    refs = [str(stage.data.extra_train)]
+    if stage.objective == TEACHER_OBJECTIVE:
+        teacher = str(stage.pseudo.teacher)
+        if teacher == "prev" and earlier:
+            deps.add(earlier[-1])
+        elif teacher.startswith("stage:"):
+            deps.add(teacher.removeprefix("stage:"))
+        refs.append(str(stage.pseudo.sources))
+    for ref in refs:
+        for item in ref.split(","):
+            if item.strip().startswith("stage:"):
+                deps.add(item.strip().removeprefix("stage:").split("@")[0])
+    return deps & set(earlier)
+
+
+def _check_stage_data(
+    stage: ConfigDict, workdir: Path, planned: dict[str, str], overridden: frozenset[str]
+) -> dict[str, str]:
+    """Resolves the stage's data sources by name; returns manifest fingerprints by path."""
+    fingerprints: dict[str, str] = {}
+    if stage.objective == TEACHER_OBJECTIVE:
+        key = stage_key(stage, "pseudo.sources", "pseudo.sources" in overridden)
+        sources = parse_sources(stage.pseudo.sources, stage.data, workdir, key, planned)
+        if not sources:
+            raise ConfigError(f"{key} is empty: list the shard sets the teacher should label")
+        teacher = str(stage.pseudo.teacher)
+        is_path = teacher not in ("prev", "") and not teacher.startswith("stage:")
+        if is_path and not Path(teacher).is_dir():
+            raise ConfigError(
+                f"{stage_key(stage, 'pseudo.teacher', 'pseudo.teacher' in overridden)}="
+                f"{teacher!r} is not a stage directory"
+            )
+    else:
+        data = resolve_stage_data(stage, workdir, planned, overridden)
+        sources = list(data.train_sources)
+        fingerprints[str(data.labeled)] = manifest_fingerprint(data.labeled)
+        if _uses_labels(stage):
+            check_validation_classes(stage, data)
+            check_label_values(stage, data)
+    for source in sources:
+        if (Path(source.path) / "manifest.json").is_file():
+            fingerprints[f"{source.path}:{source.split}"] = manifest_fingerprint(source.path)
+    return fingerprints
+
+
+def check_validation_classes(stage: ConfigDict, data: StageData) -> None:
+    """Model selection needs both classes in the validation split (per the manifest)."""
+    if stage.loss != "binary":
+        return
+    entry = data.manifest.split(data.valid_split, where=data.labeled)
+    count = int(entry["count"])
+    positives = entry.get("positives") or []
+    missing = entry.get("missing") or [0] * len(positives)
+    single = [
+        task
+        for task, pos, miss in zip(data.manifest.task_names, positives, missing, strict=False)
+        if pos == 0 or pos == count - miss
+    ]
+    if positives and len(single) == len(positives):
+        raise ConfigError(
+            f"stage {stage.stage_name!r}: the {data.valid_split!r} split of {data.labeled} "
+            f"holds only one class for every task ({single}); model selection needs positives "
+            "and negatives. Choose other validation regions (e.g. --valid-chroms) when making "
+            "the shard set"
+        )
+    if single:
+        log.warning(
+            "stage %s: tasks %s have one class only in the %r split; their validation "
+            "metrics are undefined and left out of the mean",
+            stage.stage_name,
+            single,
+            data.valid_split,
+        )
+
+
+def check_label_values(stage: ConfigDict, data: StageData) -> None:
+    """Multiclass labels must be class indices below config.num_classes."""
+    if stage.loss != "multiclass" or not int(stage.num_classes):
+        return
+    for source in data.train_sources:
+        if source.path != data.labeled:
+            continue
+        labels = load_split(data.labeled, source.split)["labels"][:, 0]
+        labels = labels[~np.isnan(labels)]
+        bad = labels[(labels < 0) | (labels >= int(stage.num_classes)) | (labels % 1 != 0)]
+        if len(bad):
+            raise ConfigError(
+                f"stage {stage.stage_name!r}: {data.labeled} split {source.split!r} has class "
+                f"labels like {bad[:3].tolist()}, outside 0..{int(stage.num_classes) - 1} "
+                f"(config.num_classes={int(stage.num_classes)})"
+            )
+
+
+def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
+    """Refuses stages whose stored outputs came from another configuration.
+
+    Stages named in `rerun` (and the stages that build on them) lose their old outputs
+    instead; a stage whose stored record equals this run's is kept, so `rerun` is safe to
+    repeat after a kill.
+    """
+    problems = []
+    replaced: set[str] = set()
+    main = is_main_process()
+    for sp in plan.stages:
+        stored = read_record(sp.stage_dir)
+        if stored is None or stored == sp.record:
+            continue
+        deps = _dependencies(sp.stage, [p.stage.stage_name for p in plan.stages])
+        if sp.stage.stage_name in rerun or deps & replaced:
+            replaced.add(sp.stage.stage_name)
+            if main:
+                print(
+                    f"jaxssl: stage {sp.stage.stage_name!r}: configuration changed and "
+                    f"rerun asked: removing {sp.stage_dir}"
+                )
+                shutil.rmtree(sp.stage_dir)
+            continue
+        problems.append(
+            stale_error(sp.stage.stage_name, sp.stage_dir, differences(stored, sp.record))
+        )
+    if problems:
+        raise StaleStageError("\n".join(str(p) for p in problems))
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("stored configs checked")
+
+
+def _run_planned(plan: RunPlan) -> dict:
+    workdir = plan.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
     main = is_main_process()
     if main:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+        (workdir / "config.json").write_text(plan.config.to_json_best_effort(indent=2))
 
     results: list[dict] = []
     prev_dir: Path | None = None
-    for stage in stages:
-        stage_dir = workdir / stage.stage_name
+    for sp in plan.stages:
+        stage, stage_dir = sp.stage, sp.stage_dir
         runner = _stage_runners().get(stage.objective, run_training_stage)
         result = _load_done(stage_dir)
         if result is None:
+            if main:
+                write_record(stage_dir, sp.record)
             result = runner(stage, stage_dir, prev_dir=prev_dir, workdir=workdir)
             if main:
                 _write_done(stage_dir, result)
@@ -279,9 +557,15 @@ def run_training_stage(
         list(data.train_sources), batch_size=local_batch, seed=int(stage.seed)
     )
     ckpts = StageCheckpoints(stage_dir, keep=int(stage.train.keep_checkpoints))
+    resumed = False
     if ckpts.latest_step() is not None:
-        state, train_iter = ckpts.restore(state, train_iter)
-        log.info("stage %s: resumed from step %d", name, int(state.step))
+        restored = ckpts.restore(state, train_iter)
+        if restored is None:
+            print(f"jaxssl: stage {name!r}: no checkpoint restores; starting the stage again")
+        else:
+            state, train_iter = restored
+            resumed = True
+            log.info("stage %s: resumed from step %d", name, int(state.step))
 
     step_fn = jax.jit(
         objective.train_step,
@@ -318,11 +602,23 @@ def run_training_stage(
         loss = _label_free_loss(eval_loss_fn, state, data, stage, mesh)
         return {"mean": {"loss": loss}}, -loss
 
-    best = ckpts.best_record()
-    best_score = best["score"] if best else -np.inf
-    writer = MetricWriter(stage_dir, enabled=is_main_process())
     total = int(stage.train.steps)
     start = int(jax.device_get(state.step))
+    # A best record past `start` (its checkpoint was lost or set aside) stays: steps are
+    # deterministic, so the re-run steps reach the same score again.
+    best = ckpts.best_record()
+    best_score = best["score"] if best else -np.inf
+    writer = MetricWriter(stage_dir, enabled=is_main_process(), resume_step=start)
+    eval_every, patience = int(stage.train.eval_every), int(stage.train.get("patience", 0))
+
+    def patience_spent(done: int) -> bool:
+        """Early stopping: `patience` evaluations in a row without a better score."""
+        if not patience:
+            return False
+        since = done - (best["step"] if best else 0)
+        return since // eval_every >= patience
+
+    stopped_at = start if start < total and resumed and patience_spent(start) else None
     progress = tqdm(
         total=total,
         initial=start,
@@ -362,7 +658,7 @@ def run_training_stage(
             progress.set_postfix(loss=f"{means['training_loss']:.4f}", seq_s=f"{seq_per_s:.0f}")
             window_start, window_steps, window_sums = time.perf_counter(), 0, {}
 
-    for step in range(start, total):
+    for step in range(start, total if stopped_at is None else start):
         batch = to_global_batch(next(train_iter), mesh)
         with jax.transfer_guard("disallow"):
             state, metrics = step_fn(state, batch)
@@ -384,10 +680,21 @@ def run_training_stage(
                     score=float(score),
                     valid=valid,
                 )
-        if done % int(stage.train.checkpoint_every) == 0 or done == total:
+            if patience_spent(done) and done < total:
+                stopped_at = done
+        if done % int(stage.train.checkpoint_every) == 0 or done == total or stopped_at:
             flush()
             ckpts.save(state, train_iter)
         _after_step(name, done)
+        if stopped_at:
+            log.info(
+                "stage %s: early stop at step %d (best step %d, patience %d)",
+                name,
+                done,
+                best["step"] if best else 0,
+                patience,
+            )
+            break
     flush()
     progress.close()
     ckpts.wait()
@@ -403,7 +710,8 @@ def run_training_stage(
         best_params = jax.device_put(best_params, repl)
         valid, _ = evaluate(best_params, data.valid_split)
         test, test_pred = evaluate(best_params, data.test_split)  # the only look at the test split
-        writer.write(total, "test", {f"mean_{k}": v for k, v in test["mean"].items()})
+        last = int(stopped_at) if stopped_at else total
+        writer.write(last, "test", {f"mean_{k}": v for k, v in test["mean"].items()})
         metrics = {"valid": valid, "test": test}
     else:  # pre-training: the selection record is the result; there is no test to report
         metrics = {"valid": best["valid"]}
@@ -424,9 +732,13 @@ def run_training_stage(
     return {
         "name": name,
         "objective": stage.objective,
+        "control_of": str(stage.get("control_of", "") or ""),
         "model": spec,
         "best_step": int(best["step"]),
         "steps": total,
+        "steps_run": int(stopped_at) if stopped_at else total,
+        "stopped_early": bool(stopped_at),
+        "patience": patience,
         "train_seconds": round(train_seconds, 2),
         "data": {
             "labeled": str(data.labeled),

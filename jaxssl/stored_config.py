@@ -1,0 +1,107 @@
+"""Each stage remembers the configuration it ran with; a run with another one is refused.
+
+A resumed or skipped stage is only valid if it was made by the same settings and the same
+data: otherwise a run killed at step 40 and restarted with another `data.path` would resume
+silently on other data, and a finished stage would be reused after a flag changed. The stored
+record is the stage's resolved config (minus settings that do not change results), the
+fingerprints of the shard sets it reads, and a hash of the records of the stages it builds on,
+so a changed upstream stage invalidates its dependents too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ml_collections import ConfigDict
+
+from jaxssl.errors import StaleStageError
+
+STORED_CONFIG_FILE = "stage_config.json"
+
+# Settings that change how a run is shown or saved, never its results.
+IGNORED_KEYS = frozenset(
+    {
+        "train.progress_bar",
+        "train.log_every",
+        "train.checkpoint_every",
+        "train.keep_checkpoints",
+    }
+)
+
+
+def manifest_fingerprint(shard_dir: str | Path) -> str:
+    """SHA-256 of a shard set's manifest (it lists every shard's record counts and sources)."""
+    return hashlib.sha256((Path(shard_dir) / "manifest.json").read_bytes()).hexdigest()[:16]
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key in sorted(tree):
+            out.update(flatten(tree[key], f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): tree}
+
+
+def stage_record(
+    stage: ConfigDict, data_fingerprints: dict[str, str], upstream: dict[str, str]
+) -> dict:
+    """What a stage's outputs depend on (JSON-ready, canonical)."""
+    settings = {
+        k: v
+        for k, v in flatten(json.loads(stage.to_json_best_effort())).items()
+        if k not in IGNORED_KEYS and k != "stage_name"
+    }
+    data = dict(sorted(data_fingerprints.items()))
+    return {"config": settings, "data": data, "upstream": upstream}
+
+
+def record_hash(record: dict) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def read_record(stage_dir: Path) -> dict | None:
+    path = Path(stage_dir) / STORED_CONFIG_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def write_record(stage_dir: Path, record: dict) -> None:
+    stage_dir = Path(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    tmp = stage_dir / (STORED_CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    os.replace(tmp, stage_dir / STORED_CONFIG_FILE)
+
+
+def differences(stored: dict, current: dict, limit: int = 8) -> list[str]:
+    """'key: stored A, now B' for every setting, data set or upstream stage that differs."""
+    lines = []
+    for section, label in (("config", "config."), ("data", "data "), ("upstream", "stage ")):
+        old, new = stored.get(section, {}), current.get(section, {})
+        for key in sorted(set(old) | set(new)):
+            if old.get(key, "<unset>") != new.get(key, "<unset>"):
+                if section == "upstream":
+                    lines.append(f"{label}{key} it builds on changed")
+                else:
+                    lines.append(
+                        f"{label}{key}: stored {old.get(key, '<unset>')!r}, "
+                        f"now {new.get(key, '<unset>')!r}"
+                    )
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... and {len(lines) - limit} more"]
+    return lines
+
+
+def stale_error(stage_name: str, stage_dir: Path, diffs: list[str]) -> StaleStageError:
+    return StaleStageError(
+        f"stage {stage_name!r} in {stage_dir} was run with another configuration: "
+        + "; ".join(diffs)
+        + f". To replace its outputs (and those of the stages that build on it) add "
+        f"--config.rerun={stage_name}, or use a new --workdir"
+    )
