@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = " ".join(["python -m data_prep", *(sys.argv[1:] if argv is None else argv)])
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"data_prep {args.verb}: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:  # OSError: FileNotFoundError, FileExistsError, disk full
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"data_prep {args.verb}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -3,6 +3,12 @@
 Given train/dev/test files stay the splits (dev is stored as split ``valid``, the name every
 jaxssl verb uses). Sequences of another length are centre-cropped or N-padded to ``--seq-len``
 and counted in the manifest's metadata; none is dropped.
+
+Refused with file and line: tables that are not DNA (protein, RNA), labels outside [0, 1]
+(--label-type binary, the default; NaN/empty = missing) or that are not class indices
+(--label-type multiclass), truncated or corrupt gzip files. Exact duplicate sequences (either
+strand) of valid/test that also occur in train are counted in the manifest
+(metadata.duplicates); --dedup removes them from train.
 """
 
 from __future__ import annotations
@@ -52,8 +58,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sequence-column", help="name of the sequence column (default: sequence)")
     p.add_argument("--label-columns", help="comma-separated label columns (default: all others)")
     p.add_argument("--task-names", help="comma-separated names to store for the label columns")
+    p.add_argument(
+        "--label-type",
+        choices=["binary", "multiclass"],
+        default="binary",
+        help="binary: labels in [0, 1] per column (default); multiclass: class indices 0..K-1",
+    )
+    p.add_argument(
+        "--dedup",
+        action="store_true",
+        help="drop train sequences that (either strand) also occur in another split",
+    )
     p.add_argument("--genome", default="", help="provenance: genome/assembly name to record")
-    p.add_argument("--overwrite", action="store_true", help="replace out_dir on success")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace out_dir on success (only an empty dir or a shard set without your inputs)",
+    )
     p.add_argument("--tfrecord", action="store_true", help="also export TFRecord (needs TF)")
     p.set_defaults(func=run)
 
@@ -98,19 +119,26 @@ def parse_split_flags(flags: list[str]) -> dict[str, Path]:
 def run(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from jaxssl.data.tables import FitStats, fit_tokens, read_table
-    from jaxssl.data.writer import ShardSetWriter
+    from jaxssl.data.tables import (
+        FitStats,
+        check_labels,
+        check_nucleotides,
+        fit_tokens,
+        read_table,
+    )
+    from jaxssl.data.writer import ShardSetWriter, check_output_dir, held_out_in_train
 
-    if args.out_dir.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.out_dir}: already exists; pass --overwrite to replace it")
     files = find_split_files(args.input) if args.input else parse_split_flags(args.split)
+    check_output_dir(args.out_dir, overwrite=args.overwrite, sources=list(files.values()))
     order = {"train": 0, "valid": 1, "test": 2}
     files = dict(sorted(files.items(), key=lambda kv: (order.get(kv[0], 3), kv[0])))
     label_columns = args.label_columns.split(",") if args.label_columns else None
-    tables = {
-        split: read_table(path, sequence_column=args.sequence_column, label_columns=label_columns)
-        for split, path in files.items()
-    }
+    tables = {}
+    for split, path in files.items():
+        table = read_table(path, sequence_column=args.sequence_column, label_columns=label_columns)
+        check_nucleotides(table)
+        check_labels(table, args.label_type)
+        tables[split] = table
     first_split = "train" if "train" in tables else next(iter(tables))
     tasks = tables[first_split].task_names
     for table in tables.values():
@@ -143,8 +171,24 @@ def run(args: argparse.Namespace) -> int:
         "length_policy": args.length_policy,
         "seq_len_source": "--seq-len" if args.seq_len else f"most common length in {first_split}",
         "input_lengths": {str(k): v for k, v in sorted(lengths.items())},
+        "label_type": args.label_type,
         "length_fit": {},
     }
+    tokens = {
+        split: fit_tokens(table.sequences, seq_len, policy=args.length_policy, stats=stats[split])
+        for split, table in tables.items()
+    }
+    labels = {split: table.labels_NT for split, table in tables.items()}
+    for split in tables:
+        metadata["length_fit"][split] = stats[split].as_dict()
+    if args.dedup and "train" in tokens:
+        keep, removed = held_out_in_train(tokens)
+        tokens["train"], labels["train"] = tokens["train"][keep], labels["train"][keep]
+        metadata["duplicates"] = removed
+        print(
+            f"--dedup: removed {removed['removed_from_train']} train sequences also in "
+            f"another split (before: {removed['before_dedup']})"
+        )
     with ShardSetWriter(
         args.out_dir,
         seq_len=seq_len,
@@ -154,13 +198,10 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         metadata=metadata,
     ) as writer:
-        for split, table in tables.items():
-            tokens = fit_tokens(
-                table.sequences, seq_len, policy=args.length_policy, stats=stats[split]
-            )
-            writer.add_batch(split, tokens, table.labels_NT, 1.0, genome=args.genome)
-            metadata["length_fit"][split] = stats[split].as_dict()
-        writer.metadata = metadata
+        for split in tables:
+            writer.add_batch(split, tokens[split], labels[split], 1.0, genome=args.genome)
+    m = writer.manifest
+    assert m is not None
 
     for split, st in stats.items():
         n = len(tables[split].sequences)
@@ -169,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
             f"({st.padded} padded, {st.cropped} cropped, {st.iupac_or_n} N/IUPAC bases, "
             f"{st.invalid} non-nucleotide characters read as N)"
         )
+    if dup := m.metadata.get("duplicates"):
+        print(f"duplicates across splits (exact, either strand): {dup}")
     print(f"wrote {args.out_dir}")
     if args.tfrecord:
         from jaxssl.data.tfrecord import export_tfrecord

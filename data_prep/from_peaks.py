@@ -6,6 +6,9 @@ Negatives are background windows overlapping no peak of any file, GC-matched to 
 of their split (default), flanking windows, or dinucleotide shuffles of the positives.
 Splits hold out whole chromosomes: valid chr7, test chr8 + chr9 by default (as in DeepSEA),
 matched with or without the 'chr' prefix.
+
+Exact duplicate sequences (either strand) of valid/test that also occur in train are counted in
+the manifest (metadata.duplicates); --dedup removes them from train.
 """
 
 from __future__ import annotations
@@ -63,7 +66,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--genome-name", help="provenance name (default: FASTA file stem)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace out_dir on success")
+    p.add_argument(
+        "--dedup",
+        action="store_true",
+        help="drop train windows whose sequence (either strand) is also in valid/test",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace out_dir on success (only an empty dir or a shard set without your inputs)",
+    )
     p.add_argument("--tfrecord", action="store_true", help="also export TFRecord (needs TF)")
     p.set_defaults(func=run)
 
@@ -76,7 +88,7 @@ def _chrom_set(text: str) -> set[str]:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from jaxssl.data.writer import ShardSetWriter
+    from jaxssl.data.writer import ShardSetWriter, check_output_dir, held_out_in_train
     from jaxssl.genome.background import (
         dinucleotide_shuffle,
         match_gc,
@@ -86,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
     from jaxssl.genome.fasta import Genome, resolve_chroms
     from jaxssl.genome.intervals import IntervalIndex, read_intervals
 
-    if args.out_dir.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.out_dir}: already exists; pass --overwrite to replace it")
+    sources = [args.fasta, *args.peaks]
+    check_output_dir(args.out_dir, overwrite=args.overwrite, sources=sources)
     seq_len = args.seq_len
     if seq_len <= 0:
         raise ValueError(f"--seq-len must be positive, got {seq_len}")
@@ -103,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"task names must be unique, got {tasks}; pass --task-names")
     rng = np.random.default_rng(args.seed)
     genome = Genome(args.fasta, name=args.genome_name)
+    longest, longest_len = genome.longest()
+    if seq_len > longest_len:
+        raise ValueError(
+            f"--seq-len {seq_len} is longer than every sequence in {args.fasta} (the longest, "
+            f"{longest}, has {longest_len} bp); choose --seq-len {longest_len} or less"
+        )
     stats: dict[str, int] = {
         "duplicate_peaks": 0,
         "skipped_unknown_chrom": 0,
@@ -187,8 +205,19 @@ def run(args: argparse.Namespace) -> int:
         entry["tokens"].append(tokens[keep])
         entry["labels"].append(labels[keep].astype(np.float32))
     base_counts = {"iupac_or_n": genome.counts.iupac_or_n, "invalid": genome.counts.invalid}
-    if not pos:
-        raise ValueError("no positive windows left (all dropped by --max-n-frac?)")
+    if not pos or all(len(e["chrom"]) == 0 for e in pos.values()):
+        if not genome.has_called_bases():
+            raise ValueError(
+                f"{args.fasta}: every base is N (no A/C/G/T in any of its {len(genome.names)} "
+                f"sequences; the longest, {longest}, has {longest_len} bp): a placeholder or "
+                "fully hard-masked genome; use the real assembly FASTA"
+            )
+        raise ValueError(
+            f"no positive windows left: all {stats['dropped_n_frac']} peak windows have more "
+            f"than --max-n-frac {args.max_n_frac} N in {args.fasta} (peaks in assembly gaps or "
+            "hard-masked sequence?); check that peaks and FASTA are the same assembly, or raise "
+            "--max-n-frac"
+        )
     for entry in pos.values():
         for k in ("start", "tokens", "labels"):
             entry[k] = np.concatenate(entry[k])
@@ -219,88 +248,115 @@ def run(args: argparse.Namespace) -> int:
         "base_counts": base_counts,
         "negative_counts": neg_stats,
     }
+    # Every split's windows first (positives, then negatives: the same random draws as writing
+    # them one split at a time), so that --dedup can look at valid/test before train is written.
+    batches: dict[str, list[dict]] = {}
+    for split in ("train", "valid", "test"):
+        if split not in pos:
+            continue
+        p = pos[split]
+        batches[split] = [
+            {
+                "tokens": p["tokens"],
+                "labels": p["labels"],
+                "chrom": np.asarray(p["chrom"], object),
+                "start": p["start"],
+                "strand": "+",
+            }
+        ]
+        n_neg = int(round(len(p["tokens"]) * args.neg_ratio))
+        if args.negatives == "none" or n_neg == 0:
+            continue
+        if args.negatives == "gc":
+            chroms = sorted(c for c in genome.names if split_of(c) == split)
+            cand_chrom, cand_start, cand_tok = sample_background(
+                genome, chroms, n_neg, seq_len, any_peak, rng, max_n_frac=args.max_n_frac
+            )
+            gc_pos, _ = window_stats(p["tokens"])
+            gc_cand, _ = window_stats(cand_tok)
+            pick, short = match_gc(gc_pos, gc_cand, args.neg_ratio, rng)
+            neg_chrom = [cand_chrom[i] for i in pick]
+            neg_start, neg_tok = cand_start[pick], cand_tok[pick]
+            strand = "+"
+            neg_stats[split] = {"written": len(pick), "shortfall": short}
+        elif args.negatives == "flank":
+            dist = args.flank_distance or 2 * seq_len
+            neg_chrom, neg_start, neg_tok = [], [], []
+            for c, s in zip(p["chrom"], p["start"].tolist(), strict=True):
+                for d in (-dist, dist):
+                    ns = s + d
+                    if ns < 0 or ns + seq_len > genome.lengths[c]:
+                        continue
+                    if any_peak.overlaps(c, np.array([ns]), np.array([ns + seq_len]))[0]:
+                        continue
+                    tok = genome.fetch(c, ns, ns + seq_len)
+                    if window_stats(tok[None])[1][0] <= args.max_n_frac:
+                        neg_chrom.append(c)
+                        neg_start.append(ns)
+                        neg_tok.append(tok)
+            order = rng.permutation(len(neg_tok))[:n_neg]
+            neg_chrom = [neg_chrom[i] for i in sorted(order)]
+            neg_start = np.asarray(neg_start, np.int64)[np.sort(order)]
+            neg_tok = (
+                np.stack(neg_tok)[np.sort(order)]
+                if len(order)
+                else np.zeros((0, seq_len), np.uint8)
+            )
+            strand = "+"
+            neg_stats[split] = {"written": len(order), "shortfall": n_neg - len(order)}
+        else:  # shuffle
+            src = rng.choice(len(p["tokens"]), n_neg, replace=n_neg > len(p["tokens"]))
+            neg_tok = np.stack([dinucleotide_shuffle(p["tokens"][i], rng) for i in src])
+            neg_chrom = [p["chrom"][i] for i in src]
+            neg_start = p["start"][src]
+            strand = "."  # provenance: shuffled from this window, not genomic sequence
+            neg_stats[split] = {"written": n_neg, "shortfall": 0}
+        if len(neg_tok):
+            batches[split].append(
+                {
+                    "tokens": np.asarray(neg_tok, np.uint8),
+                    "labels": np.zeros((len(neg_tok), len(tasks)), np.float32),
+                    "chrom": np.asarray(neg_chrom, object),
+                    "start": np.asarray(neg_start, np.int64),
+                    "strand": strand,
+                }
+            )
+    genome.close()
+    if args.dedup and "train" in batches:
+        keep, removed = held_out_in_train(
+            {split: np.concatenate([b["tokens"] for b in bs]) for split, bs in batches.items()}
+        )
+        metadata["duplicates"] = removed
+        lo = 0
+        for b in batches["train"]:
+            k = keep[lo : lo + len(b["tokens"])]
+            lo += len(b["tokens"])
+            for key in ("tokens", "labels", "chrom", "start"):
+                b[key] = b[key][k]
+        print(f"--dedup: removed {removed['removed_from_train']} train windows also in valid/test")
+
     with ShardSetWriter(
         args.out_dir,
         seq_len=seq_len,
         task_names=tasks,
         command=args.command_line,
-        sources=[args.fasta, *args.peaks],
+        sources=sources,
         overwrite=args.overwrite,
         metadata=metadata,
     ) as writer:
-        for split in ("train", "valid", "test"):
-            if split not in pos:
-                continue
-            p = pos[split]
-            writer.add_batch(
-                split,
-                p["tokens"],
-                p["labels"],
-                1.0,
-                genome=genome.name,
-                chrom=p["chrom"],
-                start=p["start"],
-            )
-            n_neg = int(round(len(p["tokens"]) * args.neg_ratio))
-            if args.negatives == "none" or n_neg == 0:
-                continue
-            if args.negatives == "gc":
-                chroms = sorted(c for c in genome.names if split_of(c) == split)
-                cand_chrom, cand_start, cand_tok = sample_background(
-                    genome, chroms, n_neg, seq_len, any_peak, rng, max_n_frac=args.max_n_frac
-                )
-                gc_pos, _ = window_stats(p["tokens"])
-                gc_cand, _ = window_stats(cand_tok)
-                pick, short = match_gc(gc_pos, gc_cand, args.neg_ratio, rng)
-                neg_chrom = [cand_chrom[i] for i in pick]
-                neg_start, neg_tok = cand_start[pick], cand_tok[pick]
-                strand = "+"
-                neg_stats[split] = {"written": len(pick), "shortfall": short}
-            elif args.negatives == "flank":
-                dist = args.flank_distance or 2 * seq_len
-                neg_chrom, neg_start, neg_tok = [], [], []
-                for c, s in zip(p["chrom"], p["start"].tolist(), strict=True):
-                    for d in (-dist, dist):
-                        ns = s + d
-                        if ns < 0 or ns + seq_len > genome.lengths[c]:
-                            continue
-                        if any_peak.overlaps(c, np.array([ns]), np.array([ns + seq_len]))[0]:
-                            continue
-                        tok = genome.fetch(c, ns, ns + seq_len)
-                        if window_stats(tok[None])[1][0] <= args.max_n_frac:
-                            neg_chrom.append(c)
-                            neg_start.append(ns)
-                            neg_tok.append(tok)
-                order = rng.permutation(len(neg_tok))[:n_neg]
-                neg_chrom = [neg_chrom[i] for i in sorted(order)]
-                neg_start = np.asarray(neg_start, np.int64)[np.sort(order)]
-                neg_tok = (
-                    np.stack(neg_tok)[np.sort(order)]
-                    if len(order)
-                    else np.zeros((0, seq_len), np.uint8)
-                )
-                strand = "+"
-                neg_stats[split] = {"written": len(order), "shortfall": n_neg - len(order)}
-            else:  # shuffle
-                src = rng.choice(len(p["tokens"]), n_neg, replace=n_neg > len(p["tokens"]))
-                neg_tok = np.stack([dinucleotide_shuffle(p["tokens"][i], rng) for i in src])
-                neg_chrom = [p["chrom"][i] for i in src]
-                neg_start = p["start"][src]
-                strand = "."  # provenance: shuffled from this window, not genomic sequence
-                neg_stats[split] = {"written": n_neg, "shortfall": 0}
-            if len(neg_tok):
+        for split, bs in batches.items():
+            for b in bs:
                 writer.add_batch(
                     split,
-                    neg_tok,
-                    np.zeros((len(neg_tok), len(tasks)), np.float32),
+                    b["tokens"],
+                    b["labels"],
                     1.0,
                     genome=genome.name,
-                    chrom=neg_chrom,
-                    start=neg_start,
-                    strand=strand,
+                    chrom=b["chrom"],
+                    start=b["start"],
+                    strand=b["strand"],
                 )
         writer.metadata = metadata
-    genome.close()
     m = writer.manifest
     assert m is not None
     for split, entry in m.splits.items():

@@ -1,5 +1,6 @@
-"""`inspect`: what a shard set holds: manifest, counts per split and label, length, GC content
-and a few decoded examples, so a user can check a set before training on it."""
+"""`inspect`: what a shard set holds: manifest, counts per split and label, length, GC content,
+exact duplicate sequences across splits, and a few decoded examples, so a user can check a set
+before training on it. A truncated or corrupt shard is named (exit code 2)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("shard_dir", type=Path)
     p.add_argument("--examples", type=int, default=3, help="decoded examples per split")
     p.add_argument("--width", type=int, default=60, help="bases shown per example")
+    p.add_argument(
+        "--count-duplicates",
+        action="store_true",
+        help="count duplicates across splits from the shards (sets made before they were "
+        "recorded in the manifest; reads every shard)",
+    )
     p.set_defaults(func=run)
+
+
+def count_duplicates(shard_dir: Path, splits: list[str]) -> dict[str, int]:
+    """Duplicate counts recomputed from the shards, as the writer records them."""
+    import numpy as np
+
+    from jaxssl.data.reader import SplitReader
+    from jaxssl.data.writer import duplicate_counts, sequence_keys
+
+    keys = {}
+    for split in splits:
+        reader = SplitReader(shard_dir, split, random_access=False)
+        parts = [sequence_keys(b["tokens"]) for b in reader.iter_blocks()]
+        reader.close()
+        keys[split] = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+    return duplicate_counts(keys)
+
+
+def format_duplicates(counts: dict) -> str:
+    """``valid_in_train 0, test_in_train 42, ...``: one line."""
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +61,18 @@ def run(args: argparse.Namespace) -> int:
     for s in m.sources:
         print(f"source     {s['path']}  {s['bytes']} B  sha256 {s['sha256'][:16]}...")
     for key, value in m.metadata.items():
-        print(f"metadata   {key}: {value}")
+        if key != "duplicates":
+            print(f"metadata   {key}: {value}")
+    dup = m.metadata.get("duplicates")
+    if args.count_duplicates:
+        dup = {**(dup or {}), **count_duplicates(args.shard_dir, list(m.splits))}
+    if dup:
+        print(
+            f"duplicates {format_duplicates(dup)} "
+            "(examples of a split whose exact sequence, either strand, is in train / valid)"
+        )
+    elif len(m.splits) > 1:
+        print("duplicates not recorded in this manifest; pass --count-duplicates to count them")
     for split, entry in m.splits.items():
         n = entry["count"]
         gc = f"{entry['gc']:.3f}" if entry.get("gc") is not None else "n/a"

@@ -1,16 +1,37 @@
-"""Random and sequential access to the blocks of one shard set's split, and whole-split loads."""
+"""Random and sequential access to the blocks of one shard set's split, and whole-split loads.
+
+A shard that is truncated or corrupt (a copy cut short, a full disk, a flipped bit) raises
+:class:`CorruptShardError` naming the shard file and the block, never a bare Riegeli error.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from jaxssl.data import records
-from jaxssl.data.manifest import Manifest, load_manifest
+from jaxssl.data.manifest import MANIFEST_NAME, Manifest, load_manifest
 
 _RANDOM_ACCESS = "readahead_buffer_size:0,max_parallelism:0"
+# What the ArrayRecord / Riegeli bindings and a block decode raise on damaged bytes.
+_READ_ERRORS = (RuntimeError, ValueError, IndexError, OSError, KeyError, TypeError)
+
+
+class CorruptShardError(ValueError):
+    """A shard file of a shard set cannot be read; ``str()`` is one line naming the file and
+    the block, and saying what to do."""
+
+    def __init__(self, path: str | Path, detail: str, *, block: int | None = None, hint: str = ""):
+        self.path, self.block, self.detail = Path(path), block, detail
+        where = f"{path}" + (f": block {block}" if block is not None else "")
+        cause = " ".join(str(detail).split())[:200]
+        super().__init__(
+            f"{where}: shard is truncated or corrupt ({cause}); "
+            + (hint or "re-create the shard set (e.g. re-run its data_prep command)")
+        )
 
 
 class SplitReader:
@@ -40,23 +61,87 @@ class SplitReader:
             self.block_sizes[-1] = self.count - k * (self.num_blocks - 1)
         self._options = _RANDOM_ACCESS if random_access else ""
         self._readers: dict[int, object] = {}
+        if len(per_shard) != len(self.paths):
+            raise ValueError(
+                f"{self.shard_dir / MANIFEST_NAME}: split {split!r} lists {len(self.paths)} "
+                f"shards but {len(per_shard)} record counts; re-create the shard set"
+            )
+        for shard in range(len(self.paths)):  # a truncated shard is named now, not mid-training
+            self._open(shard, _RANDOM_ACCESS).close()
+
+    def _hint(self) -> str:
+        command = self.manifest.command
+        return f"re-create the shard set ({command})" if command else ""
+
+    def _open(self, shard: int, options: str):
+        """Opens one shard and checks that it holds the records the manifest lists."""
+        from array_record.python.array_record_module import ArrayRecordReader
+
+        path = self.paths[shard]
+        try:
+            reader = ArrayRecordReader(str(path), options)
+            ok, found = reader.ok(), int(reader.num_records())
+        except _READ_ERRORS as err:
+            raise CorruptShardError(path, str(err), hint=self._hint()) from None
+        expected = int(self._per_shard[shard])
+        if ok and found == expected:
+            return reader
+        detail = f"{found} records where the manifest lists {expected}"
+        if not ok:
+            try:
+                reader.read([0])
+            except _READ_ERRORS as err:
+                detail = str(err)
+        with contextlib.suppress(*_READ_ERRORS):  # a reader that failed to open fails to close
+            reader.close()
+        size = path.stat().st_size
+        raise CorruptShardError(path, f"{size} bytes; {detail}", hint=self._hint())
 
     def _reader(self, shard: int):
         if shard not in self._readers:
-            from array_record.python.array_record_module import ArrayRecordReader
-
-            self._readers[shard] = ArrayRecordReader(str(self.paths[shard]), self._options)
+            self._readers[shard] = self._open(shard, self._options)
         return self._readers[shard]
+
+    def _corrupt(self, shard: int, local: list[int], err: Exception) -> CorruptShardError:
+        """The error for a failed read of ``local`` records of ``shard``, pinned to the first
+        block that does not read on its own."""
+        reader = self._reader(shard)
+        bad, detail = local[0], str(err)
+        for i in local:
+            try:
+                rec = reader.read([i])[0]
+                records.decode_block(rec, provenance=False)
+            except _READ_ERRORS as one:
+                bad, detail = i, str(one)
+                break
+        return CorruptShardError(
+            self.paths[shard],
+            f"record {bad} of this file: {detail}",
+            block=int(self._first[shard]) + bad,
+            hint=self._hint(),
+        )
 
     def read_blocks(self, block_ids: np.ndarray | list[int]) -> list[bytes]:
         """Raw records for the given global block ids, in the given order."""
         block_ids = np.asarray(block_ids, np.int64)
+        if len(block_ids) and (block_ids.min() < 0 or block_ids.max() >= self.num_blocks):
+            raise IndexError(
+                f"{self.shard_dir} [{self.split}]: block ids must be in [0, {self.num_blocks}), "
+                f"got {int(block_ids.min())}..{int(block_ids.max())}"
+            )
         out: list[bytes | None] = [None] * len(block_ids)
         shards = self._shard_of[block_ids]
         for shard in np.unique(shards):
+            shard = int(shard)
             where = np.nonzero(shards == shard)[0]
             local = (block_ids[where] - self._first[shard]).tolist()
-            for i, rec in zip(where, self._reader(int(shard)).read(local), strict=True):
+            try:
+                recs = self._reader(shard).read(local)
+            except _READ_ERRORS as err:
+                raise self._corrupt(shard, local, err) from None
+            for i, j, rec in zip(where, local, recs, strict=True):
+                if rec[:4] != records.MAGIC:
+                    raise self._corrupt(shard, [j], ValueError("not a jaxssl block"))
                 out[i] = rec
         return out  # type: ignore[return-value]
 
@@ -64,12 +149,20 @@ class SplitReader:
         """Decoded blocks in file order, read a few at a time."""
         for shard, n in enumerate(self._per_shard.tolist()):
             for lo in range(0, n, 64):
-                for rec in self._reader(shard).read(lo, min(n, lo + 64)):
-                    yield records.decode_block(rec, provenance=provenance)
+                hi = min(n, lo + 64)
+                try:
+                    recs = self._reader(shard).read(lo, hi)
+                    blocks = [records.decode_block(r, provenance=provenance) for r in recs]
+                except _READ_ERRORS as err:
+                    raise self._corrupt(shard, list(range(lo, hi)), err) from None
+                yield from blocks
 
     def close(self) -> None:
-        for r in self._readers.values():
-            r.close()
+        for shard, r in self._readers.items():
+            try:
+                r.close()
+            except _READ_ERRORS as err:
+                raise CorruptShardError(self.paths[shard], str(err), hint=self._hint()) from None
         self._readers.clear()
 
 

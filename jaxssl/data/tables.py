@@ -2,7 +2,9 @@
 GenomicBenchmarks) read into tokens and labels, and sequences fitted to one declared length.
 
 Length mismatches are never dropped: a sequence is centre-cropped or N-padded and the count of
-each is returned, so the choice ends up in the manifest.
+each is returned, so the choice ends up in the manifest. What cannot be right is refused with the
+file and line: a truncated or corrupt gzip, protein or RNA instead of DNA, labels outside the
+range of their type.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,25 @@ from jaxssl.tokens import BYTE_TO_TOKEN, N
 
 SEQUENCE_COLUMNS = ("sequence", "seq", "sequences")
 MISSING = {"", "na", "nan", "none", "null", "."}
+# What reading a damaged (gzip) text file raises, besides the csv module's own error.
+READ_ERRORS = (EOFError, OSError, zlib.error, UnicodeDecodeError, csv.Error)
+# Letters that are amino acids but no DNA/IUPAC code: a sequence rich in them is a protein.
+AMINO_ONLY = "EFILPQJOZ"
+LABEL_TYPES = ("binary", "multiclass")
+
+
+def read_error(path: str | Path, lineno: int, err: BaseException) -> ValueError:
+    """A one-line error for a file that cannot be read past ``lineno``: which file, where, why."""
+    if isinstance(err, UnicodeDecodeError):
+        why = f"not UTF-8 text ({err.reason} at byte {err.start} of a chunk)"
+        fix = "save it as UTF-8 text"
+    elif isinstance(err, csv.Error):
+        why, fix = f"unreadable CSV ({err})", "check the quoting of that line"
+    else:
+        why = f"truncated or corrupt compressed data ({type(err).__name__}: {err})"
+        fix = "re-download or re-compress it (`gzip -t FILE` tests a gzip file)"
+    at = f"after line {lineno}" if lineno else "at the start"
+    return ValueError(f"{path}: {at}: {why}; {fix}")
 
 
 @dataclass
@@ -54,8 +76,24 @@ def read_table(
     the sequence column is a label unless ``label_columns`` names them. Empty / NA labels -> NaN.
     """
     path = Path(path)
+    where = {"line": 0}
+    try:
+        return _read_table(path, sequence_column, label_columns, where)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise  # already name the file and say what is wrong
+    except READ_ERRORS as err:
+        raise read_error(path, where["line"], err) from None
+
+
+def _read_table(
+    path: Path,
+    sequence_column: str | None,
+    label_columns: Sequence[str] | None,
+    where: dict[str, int],
+) -> Table:
     with open_text(path) as f:
         header_line = f.readline()
+        where["line"] = 1
         if not header_line.strip():
             raise ValueError(f"{path}: line 1: empty file; expected a header like 'sequence,label'")
         delimiter = "\t" if "\t" in header_line else ","
@@ -90,6 +128,7 @@ def read_table(
         labels: list[list[float]] = []
         lines: list[int] = []
         for lineno, row in enumerate(csv.reader(f, delimiter=delimiter), start=2):
+            where["line"] = lineno  # the last line read completely
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) != len(header):
@@ -117,6 +156,81 @@ def read_table(
         raise ValueError(f"{path}: no data rows after the header; expected one row per sequence")
     labels_NT = np.asarray(labels, np.float32).reshape(len(sequences), len(tasks))
     return Table(path, sequences, labels_NT, tasks, lines)
+
+
+def _char_classes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Byte -> (is A/C/G/T/N, is an amino-acid-only letter, is U), either case."""
+    acgtn, amino, uracil = (np.zeros(256, bool) for _ in range(3))
+    for table, letters in ((acgtn, "ACGTN"), (amino, AMINO_ONLY), (uracil, "U")):
+        for ch in letters:
+            table[ord(ch)] = table[ord(ch.lower())] = True
+    return acgtn, amino, uracil
+
+
+_ACGTN, _AMINO, _URACIL = _char_classes()
+
+
+def check_nucleotides(table: Table) -> None:
+    """Refuses a table whose sequences are not DNA: most characters not A/C/G/T/N, or more than
+    10% amino-acid-only letters (protein), or more than 10% U (RNA). Read as DNA, such a set
+    would train on a third or more of N and fail silently."""
+    if not table.sequences:
+        return
+    raw = np.frombuffer(b"".join(table.sequences), np.uint8)
+    total = max(1, len(raw))
+    not_acgtn = float((~_ACGTN[raw]).sum()) / total
+    amino = float(_AMINO[raw].sum()) / total
+    uracil = float(_URACIL[raw].sum()) / total
+    if not_acgtn <= 0.5 and amino <= 0.1 and uracil <= 0.1:
+        return
+    lengths = np.fromiter((len(s) for s in table.sequences), np.int64, len(table.sequences))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    flags = _AMINO[raw] if amino > 0.1 else _URACIL[raw] if uracil > 0.1 else ~_ACGTN[raw]
+    nonempty = lengths > 0
+    per_row = np.zeros(len(lengths), np.int64)
+    per_row[nonempty] = np.add.reduceat(flags.astype(np.int64), starts[nonempty])
+    row = int(np.argmax(per_row > 0))
+    line = table.line_numbers[row] if table.line_numbers else row + 2
+    example = table.sequences[row][:40].decode("ascii", "replace")
+    if amino > 0.1 or (not_acgtn > 0.5 and uracil <= 0.1):
+        what = (
+            f"{not_acgtn:.0%} of the sequence characters are not A/C/G/T/N and {amino:.0%} are "
+            f"amino-acid letters ({', '.join(AMINO_ONLY[:6])}, ...): these look like protein "
+            "sequences"
+        )
+        fix = "jaxssl reads DNA (ACGT, N and IUPAC codes); give it nucleotide sequences"
+    else:
+        what = f"{uracil:.0%} of the sequence characters are U: these look like RNA sequences"
+        fix = "jaxssl reads DNA; replace U by T (e.g. `sed 's/U/T/g'`) if RNA is meant"
+    raise ValueError(f"{table.path}: line {line}: {what} (e.g. {example!r}); {fix}")
+
+
+def check_labels(table: Table, label_type: str = "binary") -> None:
+    """Refuses labels a loss cannot take: binary labels outside [0, 1], multiclass labels that
+    are not non-negative integers (NaN = missing is fine for both), naming file, line, column."""
+    if label_type not in LABEL_TYPES:
+        raise ValueError(f"label type must be one of {LABEL_TYPES}, got {label_type!r}")
+    y = table.labels_NT
+    known = ~np.isnan(y)
+    if label_type == "binary":
+        bad = known & ((y < 0) | (y > 1))
+        expected = "a binary label in [0, 1] (empty or NA for missing)"
+    else:
+        bad = known & ((y < 0) | (y != np.round(y)) | ~np.isfinite(y))
+        expected = "a class index 0, 1, 2, ... (empty or NA for missing)"
+    if not bad.any():
+        return
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    line = table.line_numbers[row] if table.line_numbers else row + 2
+    hint = ""
+    if label_type == "binary":
+        values = y[known]
+        if (values >= 0).all() and (values == np.round(values)).all() and y.shape[1] == 1:
+            hint = "; for class indices (0..K-1) pass --label-type multiclass"
+    raise ValueError(
+        f"{table.path}: line {line}: label {table.task_names[col]!r} is {y[row, col]:g} "
+        f"({int(bad.sum())} such labels); expected {expected}{hint}"
+    )
 
 
 @dataclass

@@ -8,13 +8,18 @@ and are counted. Windows that run past a chromosome end are N-padded, never shif
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from jaxssl.tokens import BYTE_TO_TOKEN, N
+from jaxssl.tokens import BYTE_TO_TOKEN, NUM_BASES, N
+
+# What reading a truncated or corrupt (bgzip) FASTA raises inside pyfaidx / Bio.bgzf.
+_READ_ERRORS = (EOFError, OSError, zlib.error, struct.error)
 
 
 @dataclass
@@ -83,6 +88,8 @@ class Genome:
             ) from None
         except (pyfaidx.FastaIndexingError, ValueError) as err:
             raise ValueError(f"{self.path}: cannot index FASTA: {err}") from None
+        except _READ_ERRORS as err:
+            raise self._read_error(err) from None
         self.lengths: dict[str, int] = {k: len(v) for k, v in self._fa.records.items()}
         if not self.lengths:
             raise ValueError(f"{self.path}: no sequences (expected '>name' header lines)")
@@ -100,8 +107,33 @@ class Genome:
         out = np.full(end - start, N, np.uint8)
         lo, hi = max(start, 0), min(end, length)
         if hi > lo:
-            out[lo - start : hi - start] = self._encode(self._fa[chrom][lo:hi], count)
+            try:
+                seq = self._fa[chrom][lo:hi]
+            except _READ_ERRORS as err:
+                raise self._read_error(err, f"{chrom}:{lo}-{hi}") from None
+            out[lo - start : hi - start] = self._encode(seq, count)
         return out
+
+    def _read_error(self, err: BaseException, where: str = "") -> ValueError:
+        at = f" (reading {where})" if where else ""
+        return ValueError(
+            f"{self.path}: truncated or corrupt FASTA{at}: {type(err).__name__}: {err}; "
+            "re-download or re-compress it (bgzip), and delete its .fai/.gzi index files"
+        )
+
+    def longest(self) -> tuple[str, int]:
+        """(name, length) of the longest sequence."""
+        name = max(self.lengths, key=self.lengths.__getitem__)
+        return name, self.lengths[name]
+
+    def has_called_bases(self, chunk: int = 1 << 20) -> bool:
+        """Whether any position is A/C/G/T (False for an all-N or fully hard-masked genome).
+        Stops at the first called base, so it is quick on any real genome."""
+        for chrom, length in self.lengths.items():
+            for lo in range(0, length, chunk):
+                if (self.fetch(chrom, lo, min(length, lo + chunk), count=False) < NUM_BASES).any():
+                    return True
+        return False
 
     def chromosome(self, chrom: str) -> np.ndarray:
         return self.fetch(chrom, 0, self.lengths[chrom], count=False)

@@ -7,12 +7,15 @@ peak beyond the chromosome end) can point at the exact line of the user's file.
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 SKIP_PREFIXES = ("#", "track", "browser")
+# What reading a damaged (gzip) text file raises.
+_READ_ERRORS = (EOFError, OSError, zlib.error, UnicodeDecodeError)
 
 
 @dataclass
@@ -61,9 +64,45 @@ def read_intervals(path: str | Path, *, dedupe: bool = True) -> Intervals:
         raise FileNotFoundError(f"{path}: no such peak/BED file")
     chroms: list[str] = []
     cols: list[tuple[int, int, int, int]] = []
+    where = {"line": 0}
+    try:
+        has_summits = _read_rows(path, chroms, cols, where)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except _READ_ERRORS as err:
+        at = f"after line {where['line']}" if where["line"] else "at the start"
+        if isinstance(err, UnicodeDecodeError):
+            why, fix = f"not text ({err.reason})", "give a BED/narrowPeak text file (gzip ok)"
+        else:
+            why = f"truncated or corrupt compressed data ({type(err).__name__}: {err})"
+            fix = "re-download or re-compress it (`gzip -t FILE` tests a gzip file)"
+        raise ValueError(f"{path}: {at}: {why}; {fix}") from None
+    if not cols:
+        raise ValueError(f"{path}: no intervals (empty file or only header/comment lines)")
+    arr = np.asarray(cols, np.int64)
+    out = Intervals(
+        path, np.asarray(chroms, object), arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], has_summits
+    )
+    if dedupe:
+        keys = np.rec.fromarrays(
+            [np.asarray(chroms, str), arr[:, 0], arr[:, 1], arr[:, 2]], names="c,s,e,m"
+        )
+        _, first = np.unique(keys, return_index=True)
+        first.sort()
+        dup = len(out) - len(first)
+        out = out.select(first)
+        out.duplicates = dup
+    return out
+
+
+def _read_rows(
+    path: Path, chroms: list[str], cols: list[tuple[int, int, int, int]], where: dict[str, int]
+) -> bool:
+    """Parses ``path`` into ``chroms`` / ``cols``; returns whether any row had a summit."""
     has_summits = False
     with _open(path) as f:
         for lineno, raw in enumerate(f, start=1):
+            where["line"] = lineno
             text = raw.rstrip("\r\n")
             if not text.strip() or text.startswith(SKIP_PREFIXES):
                 continue
@@ -106,22 +145,7 @@ def read_intervals(path: str | Path, *, dedupe: bool = True) -> Intervals:
                     has_summits = True
             chroms.append(fields[0])
             cols.append((start, end, summit, lineno))
-    if not cols:
-        raise ValueError(f"{path}: no intervals (empty file or only header/comment lines)")
-    arr = np.asarray(cols, np.int64)
-    out = Intervals(
-        path, np.asarray(chroms, object), arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], has_summits
-    )
-    if dedupe:
-        keys = np.rec.fromarrays(
-            [np.asarray(chroms, str), arr[:, 0], arr[:, 1], arr[:, 2]], names="c,s,e,m"
-        )
-        _, first = np.unique(keys, return_index=True)
-        first.sort()
-        dup = len(out) - len(first)
-        out = out.select(first)
-        out.duplicates = dup
-    return out
+    return has_summits
 
 
 class IntervalIndex:
