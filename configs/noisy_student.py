@@ -2,8 +2,8 @@
 
     python -m jaxssl.main --config=configs/noisy_student.py --workdir=runs/noisy_student
 
-Stages, each resumable in WORKDIR/<stage>:
-  supervised     baseline: real labels of the reference genome only
+Stages, each resumable in WORKDIR/seed_<n>/<stage> for each seed of config.seeds (0,1,2),
+each early-stopped on the validation split (train.patience evaluations without a gain):
   pretrain       homology pseudo-labels of the other genomes (toy:homology)
   pseudo_label   fine-tunes `pretrain` on the real labels: the first teacher
   teacher_g      the teacher scores the homology pseudo-labels and unlabeled windows of every
@@ -12,6 +12,10 @@ Stages, each resumable in WORKDIR/<stage>:
                  real labels + teacher-weighted pseudo-labels, starting from its teacher's
                  weights (from scratch when student_scale makes it larger); becomes the next
                  teacher
+  student_g_no_pseudo   control: the same student (init, steps, noise) on real labels only
+  supervised     control: real labels only, from scratch, the final student's noise, and a
+                 maximum budget of every step in the final student's lineage
+                 (train.budget_of); report.json pairs each method stage with its control
 
 Options after ':' (comma-separated): generations=K (default 2), model=NAME, student_scale=S
 (multiplies the students' first-layer width: a student may be larger than its teacher).
@@ -38,15 +42,16 @@ def get_config(arg: str | None = None) -> ConfigDict:
     options = _options(arg)
     generations = int(options["generations"])
     config = base_config(options["model"])
-    config.train.steps = 600
+    config.seeds = "0,1,2"
+    config.train.steps = 500
     config.train.learning_rate = 3e-3
     config.train.warmup_steps = 50
-    config.train.eval_every = 200
-    config.train.checkpoint_every = 200
+    config.train.eval_every = 100
+    config.train.checkpoint_every = 100
     config.train.log_every = 25
+    config.train.patience = 4
 
-    stages = ["supervised", "pretrain", "pseudo_label"]
-    config.supervised = ConfigDict()
+    stages = ["pretrain", "pseudo_label"]
     config.pretrain = ConfigDict(
         {"data": {"use_labeled_train": False, "extra_train": "toy:homology"}}
     )
@@ -58,14 +63,17 @@ def get_config(arg: str | None = None) -> ConfigDict:
         None,
     )
     scale = float(options["student_scale"])
+    noise = {"substitution_rate": 0.02, "max_shift": 5}
     for g in range(1, generations + 1):
         teacher = "pseudo_label" if g == 1 else f"student_{g - 1}"
-        stages += [f"teacher_{g}", f"student_{g}"]
-        config[f"teacher_{g}"] = ConfigDict({"objective": "teacher_label", "pseudo": {}})
+        stages += [f"teacher_{g}", f"student_{g}", f"student_{g}_no_pseudo"]
+        config[f"teacher_{g}"] = ConfigDict(
+            {"objective": "teacher_label", "pseudo": {"teacher": f"stage:{teacher}"}}
+        )
         student = {
             "data": {"extra_train": f"stage:teacher_{g}@1.0"},
-            "augment": {"substitution_rate": 0.02, "max_shift": 5},
-            "train": {"steps": 900},
+            "augment": dict(noise),
+            "train": {"steps": 500},
             # A student of the teacher's size starts from the teacher (short CPU budgets);
             # a larger one starts from scratch, as in Noisy Student.
             "init_from": f"stage:{teacher}",
@@ -75,5 +83,19 @@ def get_config(arg: str | None = None) -> ConfigDict:
             base_width = config.model.hparams[width_key]
             student["model"] = {"hparams": {width_key: type(base_width)(base_width * scale)}}
         config[f"student_{g}"] = ConfigDict(student)
+        # Control (b): the same student (init, steps, noise) without pseudo-labeled data.
+        control = {**student, "data": {"extra_train": ""}, "control_of": f"student_{g}"}
+        config[f"student_{g}_no_pseudo"] = ConfigDict(control)
+    final = f"student_{generations}"
+    # Control (a): real labels only, from scratch, with the final student's noise and every
+    # step of its lineage (pretrain + pseudo_label + each student) as its maximum budget.
+    stages.append("supervised")
+    config.supervised = ConfigDict(
+        {
+            "augment": dict(noise),
+            "train": {"budget_of": final},
+            "control_of": final,
+        }
+    )
     config.stages = ",".join(stages)
     return with_stage_slots(config)

@@ -3,19 +3,21 @@
     python -m jaxssl.main --config=configs/pseudo_label.py --workdir=runs/pseudo_label
     python -m jaxssl.main --config=configs/pseudo_label.py:basset --workdir=runs/pl_basset
 
-Three stages, so that report.json and the printed table compare the methods per task:
+Three stages per seed (``config.seeds``, default 0,1,2; ``WORKDIR/seed_<n>/<stage>``), each
+early-stopped on the validation split, so that report.json and the printed table compare the
+method with its matched control per task (mean ± sd and paired differences over seeds):
 
-``supervised``  the baseline: the reference's real labels only, from scratch;
 ``pretrain``    the pseudo-labeled windows of every other genome (``toy:homology`` = the toy
                 world's labels carried through its chains; for real data list the shard sets
                 of ``python -m data_prep homology``), without the reference's own training
                 windows unless ``--config.pretrain.data.use_labeled_train=True``;
 ``finetune``    starts from the pre-trained parameters (``init_from="prev"``, head included,
                 since the tasks are the same) and trains on the real labels with its own
-                learning rate (``--config.finetune.train.learning_rate``; on the toy world
-                1e-3 beat 3e-4: mean test AUPRC 0.668 vs 0.661 at the default budget, rare TF
-                0.33 vs 0.11 after a 4000-step pre-training); optional frozen layers with
-                ``--config.finetune.train.freeze=motifs`` (parameter-path prefixes).
+                learning rate (``--config.finetune.train.learning_rate``, 1e-3; choose it
+                on the validation split, never on test); optional frozen layers with
+                ``--config.finetune.train.freeze=motifs`` (parameter-path prefixes);
+``supervised``  the matched control: the reference's real labels only, from scratch, with
+                a maximum budget of every pretrain + finetune step (``train.budget_of``).
 
 All stages select their checkpoint on the reference's validation chromosomes and report the
 held-out test chromosomes (the homology shard sets exclude windows homologous to both). For a
@@ -39,11 +41,12 @@ from jaxssl.config import base_config, with_stage_slots
 
 def get_config(model: str | None = None):
     config = base_config(model or "deepbind")
-    config.stages = "supervised,pretrain,finetune"
+    config.seeds = "0,1,2"
+    config.stages = "pretrain,finetune,supervised"
     config.train.eval_every = 200
-    config.train.checkpoint_every = 500
+    config.train.checkpoint_every = 200
+    config.train.patience = 4
 
-    config.supervised = {"train": {"steps": 1200}}
     config.pretrain = {
         "data": {"use_labeled_train": False, "extra_train": "toy:homology"},
         "train": {"steps": 1200},
@@ -53,4 +56,7 @@ def get_config(model: str | None = None):
         # freeze: parameter-path prefixes kept fixed, e.g. "motifs" (deepbind's first layer)
         "train": {"steps": 600, "learning_rate": 1e-3, "warmup_steps": 50, "freeze": ""},
     }
+    # The matched control: real labels only, from scratch, with the whole budget of
+    # pretrain + finetune as its maximum (early-stopped like them).
+    config.supervised = {"train": {"budget_of": "finetune"}, "control_of": "finetune"}
     return with_stage_slots(config)

@@ -13,12 +13,11 @@ labels ignored::
     --config.pretrain.data.extra_train=shards/my_labeled_set:train
 
 (its validation loss is measured on the labeled set's valid split, labels ignored; the test
-split is never read). Stage ``finetune`` trains the task head on the labels, starting from
-the pre-trained backbone (the EMA teacher's by default: ``--config.self_distill.
-finetune_from=student`` for the student's). The baseline from scratch is the same stage
-without pre-training::
-
-    --config.stages=finetune --config.finetune.init_from=
+split is never read). Stage ``scratch`` is the control: the same model from scratch on the
+labels, early-stopped, with the whole pretrain + finetune budget as its maximum; each stage
+runs once per seed of ``config.seeds`` (0,1,2). Stage ``finetune`` trains the task head on
+the labels, starting from the pre-trained backbone (the EMA teacher's by default;
+``--config.self_distill.finetune_from=student`` for the student's).
 
 The text after ':' picks the backbone (its hyperparameters become --config.model.hparams.*).
 """
@@ -29,7 +28,10 @@ from jaxssl.objectives.self_distill import default_settings
 
 def get_config(model: str | None = None):
     config = base_config(model or "dilated_resnet")
-    config.stages = "pretrain,finetune"
+    config.seeds = "0,1,2"
+    config.stages = "pretrain,finetune,scratch"
+    config.train.eval_every = 250
+    config.train.patience = 4
     config.self_distill = default_settings()  # read by the self_distill objective only
 
     config.pretrain = {
@@ -42,5 +44,12 @@ def get_config(model: str | None = None):
         "init_from": "prev",
         "init_exclude": "head",
         "train": {"steps": 2000},
+    }
+    # The from-scratch control: the same model and recipe on the labels only, with the whole
+    # pretrain + finetune budget as its maximum (early-stopped like the method).
+    config.scratch = {
+        "objective": "supervised",
+        "train": {"budget_of": "finetune"},
+        "control_of": "finetune",
     }
     return with_stage_slots(config)

@@ -11,6 +11,7 @@ from ml_collections import ConfigDict
 
 import configs.noisy_student as noisy_student_config
 from jaxssl import train as train_lib
+from jaxssl.config import resolve_stage, with_stage_slots
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.pipeline import load_split
 from jaxssl.data.writer import ShardSetWriter
@@ -56,19 +57,21 @@ def _unlabeled_set(path, seq_len=40, n=300, seed=1):
 
 def noisy_config(data, sources, generations=1):
     config = noisy_student_config.get_config(f"generations={generations}")
+    config.seeds = ""  # one run in the workdir itself
     base = small_config(data, steps=30)
     for key in ("data", "model", "train", "eval"):
         config[key] = base[key]
+    config.supervised = ConfigDict()  # here the first teacher, not the budget-matched control
     config.stages = "supervised," + ",".join(
         f"teacher_{g},student_{g}" for g in range(1, generations + 1)
     )
     config.pseudo.sources = sources
     for g in range(1, generations + 1):
+        teacher = "stage:" + ("supervised" if g == 1 else f"student_{g - 1}")
         config[f"student_{g}"].train.steps = 30
-        config[f"student_{g}"].init_from = "stage:" + (
-            "supervised" if g == 1 else f"student_{g - 1}"
-        )
-    return config
+        config[f"student_{g}"].init_from = teacher
+        config[f"teacher_{g}"].pseudo.teacher = teacher
+    return with_stage_slots(config)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +153,24 @@ def test_killed_between_generations_resumes_at_the_next(sets, tmp_path, monkeypa
 def test_default_config_describes_the_method():
     config = noisy_student_config.get_config()
     assert config.stages == (
-        "supervised,pretrain,pseudo_label,teacher_1,student_1,teacher_2,student_2"
+        "pretrain,pseudo_label,teacher_1,student_1,student_1_no_pseudo,"
+        "teacher_2,student_2,student_2_no_pseudo,supervised"
+    )
+    assert config.seeds == "0,1,2" and config.train.patience > 0
+    # Controls: the student without pseudo-labels (same init, steps, noise), and supervised
+    # training with the whole lineage's budget (pretrain + pseudo_label + 2 students).
+    control = config.student_2_no_pseudo
+    assert control.control_of == "student_2" and control.data.extra_train == ""
+    assert control.init_from == config.student_2.init_from
+    assert control.augment.substitution_rate == config.student_2.augment.substitution_rate
+    assert config.supervised.control_of == "student_2"
+    assert config.supervised.augment.max_shift == config.student_2.augment.max_shift
+    stages = train_lib.apply_budgets(
+        [resolve_stage(config, n) for n in config.stages.split(",")]
+    )
+    budget = {s.stage_name: int(s.train.steps) for s in stages}
+    assert budget["supervised"] == (
+        budget["pretrain"] + budget["pseudo_label"] + budget["student_1"] + budget["student_2"]
     )
     assert config.pretrain.data.extra_train == "toy:homology"
     assert config.student_2.data.extra_train == "stage:teacher_2@1.0"

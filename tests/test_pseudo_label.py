@@ -15,9 +15,14 @@ from tests.test_homology import SMALL
 
 def test_stages_compare_supervised_with_pretrain_then_finetune():
     config = pseudo_label_config.get_config()
-    assert config.stages == "supervised,pretrain,finetune"
+    assert config.stages == "pretrain,finetune,supervised"
+    assert config.seeds == "0,1,2"
     sup, pre, fine = (resolve_stage(config, s) for s in ("supervised", "pretrain", "finetune"))
     assert sup.data.use_labeled_train and sup.data.extra_train == "" and sup.init_from == ""
+    # the matched control: every step of pretrain + finetune as its maximum budget
+    assert sup.control_of == "finetune" and sup.train.budget_of == "finetune"
+    budgets = train_lib.apply_budgets([sup, pre, fine])
+    assert budgets[0].train.steps == pre.train.steps + fine.train.steps
     assert not pre.data.use_labeled_train and pre.data.extra_train == "toy:homology"
     assert pre.init_from == "" and fine.init_from == "prev" and fine.data.extra_train == ""
     assert "learning_rate" in config.finetune.train  # its own, whatever the shared one says
@@ -41,6 +46,7 @@ def test_tiny_pretrain_then_finetune_reports_every_tf(cache, tmp_path, capsys):
     """The two pseudo-label stages for real (the supervised stage is test_train's business)."""
     config = pseudo_label_config.get_config()
     config.stages = "pretrain,finetune"
+    config.seeds = ""
     config.data.toy_world = ConfigDict({**SMALL.to_dict(), "window": 200})
     config.model.hparams.num_filters = 16
     config.train.batch_size = 64

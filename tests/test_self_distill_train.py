@@ -31,6 +31,8 @@ def motif_data(tmp_path_factory) -> Path:
 
 def tiny_config(data: Path, num_filters: int = 8):
     config = self_distill_config.get_config("deepbind")
+    config.seeds = ""
+    config.stages = "pretrain,finetune"  # the from-scratch control is test_train's business
     config.data.path = str(data)
     config.pretrain.data.extra_train = f"{data}:train"  # its sequences, labels ignored
     config.model.hparams.num_filters = num_filters
