@@ -16,6 +16,9 @@ each early-stopped on the validation split (train.patience evaluations without a
   supervised     control: real labels only, from scratch, the final student's noise, and a
                  maximum budget of every step in the final student's lineage
                  (train.budget_of); report.json pairs each method stage with its control
+  noisy_student  (reported, not a stage) the generation kept: the last student that beat
+                 its teacher on the validation split; a generation g > 1 runs only if
+                 generation g - 1 improved (run_if_better), so generations=K is a maximum
 
 Options after ':' (comma-separated): generations=K (default 2), model=NAME, student_scale=S
 (multiplies the students' first-layer width: a student may be larger than its teacher).
@@ -64,11 +67,19 @@ def get_config(arg: str | None = None) -> ConfigDict:
     )
     scale = float(options["student_scale"])
     noise = {"substitution_rate": 0.02, "max_shift": 5}
+    models = ["pseudo_label"]  # each generation's model; the last one teaches the next
     for g in range(1, generations + 1):
-        teacher = "pseudo_label" if g == 1 else f"student_{g - 1}"
+        teacher = models[-1]
+        # Generation g > 1 runs only if the previous student beat its own teacher on the
+        # validation split (the number of generations is chosen on validation, never test).
+        gate = f"{models[-1]}:{models[-2]}" if g > 1 else ""
         stages += [f"teacher_{g}", f"student_{g}", f"student_{g}_no_pseudo"]
         config[f"teacher_{g}"] = ConfigDict(
-            {"objective": "teacher_label", "pseudo": {"teacher": f"stage:{teacher}"}}
+            {
+                "objective": "teacher_label",
+                "pseudo": {"teacher": f"stage:{teacher}"},
+                "run_if_better": gate,
+            }
         )
         student = {
             "data": {"extra_train": f"stage:teacher_{g}@1.0"},
@@ -77,6 +88,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
             # A student of the teacher's size starts from the teacher (short CPU budgets);
             # a larger one starts from scratch, as in Noisy Student.
             "init_from": f"stage:{teacher}",
+            "run_if_better": gate,
         }
         if width_key and scale != 1:
             student["init_from"] = ""
@@ -86,6 +98,9 @@ def get_config(arg: str | None = None) -> ConfigDict:
         # Control (b): the same student (init, steps, noise) without pseudo-labeled data.
         control = {**student, "data": {"extra_train": ""}, "control_of": f"student_{g}"}
         config[f"student_{g}_no_pseudo"] = ConfigDict(control)
+        models.append(f"student_{g}")
+    # The model the method delivers: the last generation that improved on its teacher.
+    config.select = "noisy_student=" + ",".join(models)
     final = f"student_{generations}"
     # Control (a): real labels only, from scratch, with the final student's noise and every
     # step of its lineage (pretrain + pseudo_label + each student) as its maximum budget.
@@ -94,7 +109,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
         {
             "augment": dict(noise),
             "train": {"budget_of": final},
-            "control_of": final,
+            "control_of": "noisy_student",
         }
     )
     config.stages = ",".join(stages)

@@ -22,7 +22,7 @@ from jaxssl.errors import ConfigError
 __all__ = ["ConfigError", "base_config", "resolve_stage", "stage_names", "with_stage_slots"]
 
 # Run-level keys: they choose what runs, they are not settings of a stage.
-RUN_KEYS = ("stages", "seeds", "rerun")
+RUN_KEYS = ("stages", "seeds", "rerun", "select")
 SHARED_SECTIONS = ("seed", "loss", "data", "model", "train", "augment", "eval", "pseudo")
 DTYPES = ("float32", "bfloat16")
 
@@ -37,6 +37,10 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     # Stages whose stored outputs may be replaced when their configuration changed (and every
     # stage that depends on them); without it a changed finished stage is refused.
     c.rerun = ""
+    # "NAME=A,B,C": after the stages ran, report as NAME the last stage of the chain A, B, C
+    # that improved on the one before it on the validation split (e.g. the noisy-student
+    # generation to keep). Matched controls may name NAME in control_of.
+    c.select = ""
     c.loss = "binary"  # "binary": multi-task sigmoid; "multiclass": softmax over a class label
     c.num_classes = 0  # multiclass only: number of classes (0 = infer from the data's labels)
 
@@ -99,6 +103,9 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.objective = "supervised"
     # A matched control names the stage it is the control of; the report pairs them per seed.
     c.control_of = ""
+    # "A:B": run this stage only if stage A beat stage B on the validation split (e.g. a
+    # noisy-student generation runs only if the previous one improved on its teacher).
+    c.run_if_better = ""
     c.init_from = ""  # "" | "prev" (previous stage) | path to a run's stage directory
     c.init_exclude = ""  # parameter path prefixes not loaded by init_from, e.g. "head"
     return c
@@ -138,6 +145,22 @@ def run_seeds(config: ConfigDict) -> list[int] | None:
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ConfigError(f"config.seeds={text!r} names a seed twice or none")
     return seeds
+
+
+def selection(config: ConfigDict) -> tuple[str, list[str]] | None:
+    """`config.select` = "NAME=A,B,C" -> ("NAME", ["A", "B", "C"]), or None."""
+    text = str(config.get("select", "") or "").strip()
+    if not text:
+        return None
+    name, _, chain = text.partition("=")
+    stages = [s.strip() for s in chain.split(",") if s.strip()]
+    if not name.strip() or not stages:
+        raise ConfigError(f"config.select={text!r}: expected NAME=STAGE,STAGE,...")
+    if unknown := set(stages) - set(stage_names(config)):
+        raise ConfigError(f"config.select={text!r} names {sorted(unknown)}: not stages of this run")
+    if name.strip() in stage_names(config):
+        raise ConfigError(f"config.select={text!r}: {name.strip()!r} is already a stage name")
+    return name.strip(), stages
 
 
 def rerun_names(config: ConfigDict) -> set[str]:

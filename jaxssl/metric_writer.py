@@ -55,7 +55,10 @@ def _truncate_after(path: Path, step: int) -> None:
     kept = []
     for line in path.read_text().splitlines():
         try:
-            if json.loads(line)["step"] <= step:
+            record = json.loads(line)
+            # The test record is written once, at the end: a run resumed after it (killed
+            # before the stage was marked done) writes it again.
+            if record["step"] <= step and record.get("split") != "test":
                 kept.append(line)
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # a line cut by a kill mid-write

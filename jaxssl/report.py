@@ -111,6 +111,10 @@ def seed_summary(runs: list[list[dict]], seeds: list[int]) -> dict:
             "steps_run": [s.get("steps_run", s.get("steps")) for s in per_seed],
             "best_step": [s.get("best_step") for s in per_seed],
         }
+        if any(s.get("selected") for s in per_seed):
+            entry["selected"] = [s.get("selected") for s in per_seed]
+        if any(s.get("skipped") for s in per_seed):
+            entry["skipped"] = [s.get("skipped") or None for s in per_seed]
         for split in ("valid", "test"):
             tasks = list(per_seed[0].get("metrics", {}).get(split, {}) or {})
             if not tasks:

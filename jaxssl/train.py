@@ -40,6 +40,7 @@ from jaxssl.config import (
     rerun_names,
     resolve_stage,
     run_seeds,
+    selection,
     stage_names,
     validate_stage,
 )
@@ -137,6 +138,13 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
 
 
 def _with_seed(config: ConfigDict, seed: int) -> ConfigDict:
+    for name in stage_names(config):
+        section = config.get(name)
+        if isinstance(section, ConfigDict) and section.get("seed") is not None:
+            raise ConfigError(
+                f"config.{name}.seed={section.seed} is set, but config.seeds={config.seeds!r} "
+                "sets the seed of every stage in each seed's run: remove the stage's seed"
+            )
     seeded = ConfigDict(copy.deepcopy(config.to_dict()))
     seeded.seed = int(seed)
     seeded.seeds = ""
@@ -166,6 +174,7 @@ def plan_stages(config: ConfigDict, workdir: Path) -> RunPlan:
     for stage in stages:  # fail on a bad value before any data loading or compilation
         validate_stage(stage)
     _check_stage_references(stages)
+    selection(config)
     planned: dict[str, str] = {}
     hashes: dict[str, str] = {}
     out: list[StagePlan] = []
@@ -222,7 +231,7 @@ def _init_source(stage: ConfigDict, order: list[str]) -> str | None:
 
 def _dependencies(stage: ConfigDict, earlier: list[str]) -> set[str]:
     """Earlier stages whose outputs this stage reads (weights, teacher, shard sets)."""
-    deps: set[str] = set()
+    deps: set[str] = {n for n in str(stage.get("run_if_better", "") or "").split(":") if n}
     init = _init_source(stage, [*earlier, stage.stage_name])
     if init:
         deps.add(init)
@@ -302,21 +311,44 @@ def check_validation_classes(stage: ConfigDict, data: StageData) -> None:
 
 
 def check_label_values(stage: ConfigDict, data: StageData) -> None:
-    """Multiclass labels must be class indices below config.num_classes."""
-    if stage.loss != "multiclass" or not int(stage.num_classes):
-        return
+    """Labels the loss can take: binary in [0, 1] (NaN = missing); multiclass class indices.
+
+    A binary label of 8 would give an unbounded negative loss; a class index beyond the
+    head's outputs would be silently clipped. Each labeled split is read once per run.
+    """
     for source in data.train_sources:
         if source.path != data.labeled:
             continue
-        labels = load_split(data.labeled, source.split)["labels"][:, 0]
-        labels = labels[~np.isnan(labels)]
-        bad = labels[(labels < 0) | (labels >= int(stage.num_classes)) | (labels % 1 != 0)]
+        labels = _split_labels(data.labeled, source.split)
+        observed = labels[~np.isnan(labels)]
+        if stage.loss == "binary":
+            bad = observed[(observed < 0) | (observed > 1)]
+            expected = "binary labels in [0, 1] (NaN = missing)"
+        elif int(stage.num_classes):
+            k = int(stage.num_classes)
+            bad = observed[(observed < 0) | (observed >= k) | (observed % 1 != 0)]
+            expected = f"class indices 0..{k - 1} (config.num_classes={k})"
+        else:
+            bad = observed[(observed < 0) | (observed % 1 != 0)]
+            expected = "class indices >= 0"
         if len(bad):
             raise ConfigError(
-                f"stage {stage.stage_name!r}: {data.labeled} split {source.split!r} has class "
-                f"labels like {bad[:3].tolist()}, outside 0..{int(stage.num_classes) - 1} "
-                f"(config.num_classes={int(stage.num_classes)})"
+                f"stage {stage.stage_name!r}: {data.labeled} split {source.split!r} has "
+                f"labels like {np.unique(bad)[:3].tolist()}; config.loss={stage.loss!r} needs "
+                f"{expected}. Fix the labels, or choose config.loss (multiclass for class "
+                "indices)"
             )
+
+
+_LABEL_CACHE: dict[tuple[str, str, str], np.ndarray] = {}
+
+
+def _split_labels(path: Path, split: str) -> np.ndarray:
+    key = (str(path), split, manifest_fingerprint(path))
+    if key not in _LABEL_CACHE:
+        _LABEL_CACHE.clear()  # one set at a time: a run checks the same set for every stage
+        _LABEL_CACHE[key] = load_split(path, split)["labels"]
+    return _LABEL_CACHE[key]
 
 
 def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
@@ -368,7 +400,18 @@ def _run_planned(plan: RunPlan) -> dict:
         if result is None:
             if main:
                 write_record(stage_dir, sp.record)
-            result = runner(stage, stage_dir, prev_dir=prev_dir, workdir=workdir)
+            not_better = _not_better(stage, results)
+            if not_better:
+                print(f"jaxssl: stage {stage.stage_name!r} skipped: {not_better}")
+                result = {
+                    "name": stage.stage_name,
+                    "objective": stage.objective,
+                    "control_of": str(stage.get("control_of", "") or ""),
+                    "skipped": not_better,
+                    "metrics": {},
+                }
+            else:
+                result = runner(stage, stage_dir, prev_dir=prev_dir, workdir=workdir)
             if main:
                 _write_done(stage_dir, result)
         else:
@@ -377,6 +420,11 @@ def _run_planned(plan: RunPlan) -> dict:
         if main:
             write_report(workdir, results)
         prev_dir = stage_dir
+    chosen = selection(plan.config)
+    if chosen is not None:
+        results.append(select_stage(results, *chosen))
+        if main:
+            write_report(workdir, results)
     if not main:
         return {"stages": results}
     print(format_table(results, "valid"))
@@ -388,11 +436,58 @@ def _run_planned(plan: RunPlan) -> dict:
     return {"stages": results}
 
 
+def validation_score(result: dict) -> float | None:
+    """The selection score a stage was chosen by (its best validation evaluation)."""
+    if result.get("skipped") or "best_score" not in result:
+        return None
+    return float(result["best_score"])
+
+
+def _not_better(stage: ConfigDict, results: list[dict]) -> str:
+    """Why `run_if_better` = "A:B" stops this stage ("" to run it)."""
+    spec = str(stage.get("run_if_better", "") or "")
+    if not spec:
+        return ""
+    a, _, b = spec.partition(":")
+    by_name = {r["name"]: r for r in results}
+    score_a, score_b = validation_score(by_name[a]), validation_score(by_name[b])
+    if score_a is None:
+        return f"{a} did not run"
+    if score_b is not None and score_a <= score_b:
+        return (
+            f"{a} did not improve on {b} on the validation split ({score_a:.4f} <= {score_b:.4f})"
+        )
+    return ""
+
+
+def select_stage(results: list[dict], name: str, chain: list[str]) -> dict:
+    """The last stage of `chain` that improved on the one before it, reported as `name`."""
+    by_name = {r["name"]: r for r in results}
+    kept = chain[0]
+    for candidate in chain[1:]:
+        score, best = validation_score(by_name[candidate]), validation_score(by_name[kept])
+        if score is None or (best is not None and score <= best):
+            break
+        kept = candidate
+    print(f"jaxssl: {name}: kept {kept!r} (chosen on the validation split from {chain})")
+    return {
+        **{k: v for k, v in by_name[kept].items() if k not in ("name", "control_of")},
+        "name": name,
+        "objective": "selection",
+        "selected": kept,
+        "candidates": chain,
+        "control_of": "",
+    }
+
+
 def _check_stage_references(stages: list[ConfigDict]) -> None:
     """`stage:NAME` references must name a stage that runs earlier in this run."""
     earlier: list[str] = []
     for stage in stages:
         refs = {
+            f"config.{stage.stage_name}.run_if_better": ",".join(
+                f"stage:{n}" for n in str(stage.get("run_if_better", "") or "").split(":") if n
+            ),
             f"config.{stage.stage_name}.init_from": str(stage.init_from),
             f"config.{stage.stage_name}.pseudo.teacher": str(stage.pseudo.teacher),
             f"config.{stage.stage_name}.data.extra_train": str(stage.data.extra_train),
@@ -735,6 +830,7 @@ def run_training_stage(
         "control_of": str(stage.get("control_of", "") or ""),
         "model": spec,
         "best_step": int(best["step"]),
+        "best_score": float(best["score"]),
         "steps": total,
         "steps_run": int(stopped_at) if stopped_at else total,
         "stopped_early": bool(stopped_at),

@@ -71,6 +71,9 @@ def noisy_config(data, sources, generations=1):
         config[f"student_{g}"].train.steps = 30
         config[f"student_{g}"].init_from = teacher
         config[f"teacher_{g}"].pseudo.teacher = teacher
+        config[f"teacher_{g}"].run_if_better = ""
+        config[f"student_{g}"].run_if_better = ""
+    config.select = ""
     return with_stage_slots(config)
 
 
@@ -163,7 +166,9 @@ def test_default_config_describes_the_method():
     assert control.control_of == "student_2" and control.data.extra_train == ""
     assert control.init_from == config.student_2.init_from
     assert control.augment.substitution_rate == config.student_2.augment.substitution_rate
-    assert config.supervised.control_of == "student_2"
+    assert config.supervised.control_of == "noisy_student"
+    assert config.select == "noisy_student=pseudo_label,student_1,student_2"
+    assert config.student_2.run_if_better == "student_1:pseudo_label"
     assert config.supervised.augment.max_shift == config.student_2.augment.max_shift
     stages = train_lib.apply_budgets(
         [resolve_stage(config, n) for n in config.stages.split(",")]
