@@ -44,6 +44,7 @@ from jaxssl.config import (
     stage_names,
     validate_stage,
 )
+from jaxssl.data.manifest import load_manifest
 from jaxssl.data.pipeline import eval_batches, load_split, train_iterator
 from jaxssl.datasets import StageData, parse_sources, resolve_stage_data, stage_key
 from jaxssl.errors import ConfigError, StaleStageError
@@ -274,10 +275,28 @@ def _check_stage_data(
         if _uses_labels(stage):
             check_validation_classes(stage, data)
             check_label_values(stage, data)
+    labeled = None if stage.objective == TEACHER_OBJECTIVE else data.labeled
     for source in sources:
         if (Path(source.path) / "manifest.json").is_file():
             fingerprints[f"{source.path}:{source.split}"] = manifest_fingerprint(source.path)
+            if Path(source.path) != labeled:
+                _warn_if_unscreened(stage, Path(source.path))
     return fingerprints
+
+
+def _warn_if_unscreened(stage: ConfigDict, path: Path) -> None:
+    """A set from outside the labeled one should say how its held-out orthologs were removed."""
+    metadata = load_manifest(path).metadata or {}
+    if metadata.get("leakage") or metadata.get("kind") == "teacher_pseudo_labels":
+        return
+    log.warning(
+        "stage %s: %s records no leakage screening (manifest metadata.leakage); if it holds "
+        "windows of genomes related to the labeled set, make it with `python -m data_prep "
+        "windows ... --exclude-homologs-of LABELED_SET` or `data_prep homology` so that no "
+        "ortholog of a held-out window enters training",
+        stage.stage_name,
+        path,
+    )
 
 
 def check_validation_classes(stage: ConfigDict, data: StageData) -> None:
