@@ -1,0 +1,187 @@
+"""Where sequences to score come from: FASTA, BED regions of a genome, a CSV table, a shard set.
+
+Each reader returns a `SequenceSet`: names (written as the first output column), raw sequences
+(any length; `jaxssl.use.lengths` fits them) and extra columns carried to the output (a BED
+region's coordinates, a shard set's split and labels). IUPAC codes and stray characters read as
+N through `jaxssl.tokens` (counted).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from jaxssl.data.manifest import load_manifest
+from jaxssl.data.reader import load_split
+from jaxssl.data.tables import READ_ERRORS, SEQUENCE_COLUMNS, open_text, read_error
+from jaxssl.genome.fasta import Genome, resolve_chroms
+from jaxssl.genome.intervals import read_intervals
+from jaxssl.tokens import TOKEN_TO_BYTE
+
+NAME_COLUMNS = ("name", "id", "sequence_id", "seq_id")
+
+
+@dataclass
+class SequenceSet:
+    names: list[str]
+    sequences: list[bytes]
+    columns: dict[str, list] = field(default_factory=dict)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _open_maybe_gzip(path: Path):
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115
+
+
+def read_fasta(path: str | Path) -> SequenceSet:
+    """All records of a (gzip) FASTA; the name is the header's first word. Duplicate names are
+    kept (rows stay in file order) but reported, since paired modes match on names."""
+    path = Path(path)
+    names: list[str] = []
+    chunks: list[list[bytes]] = []
+    lineno = 0
+    try:
+        with _open_maybe_gzip(path) as f:
+            for lineno, raw in enumerate(f, start=1):  # noqa: B007 - used after the loop
+                line = raw.rstrip(b"\r\n")
+                if line.startswith(b">"):
+                    words = line[1:].decode("utf-8", "replace").split()
+                    names.append(words[0] if words else f"record_{len(names) + 1}")
+                    chunks.append([])
+                elif line.strip():
+                    if not chunks:
+                        raise ValueError(
+                            f"{path}: line {lineno}: sequence before the first '>' header; "
+                            "expected FASTA ('>name' then sequence lines)"
+                        )
+                    chunks[-1].append(line.strip())
+    except (EOFError, OSError) as err:
+        if isinstance(err, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise
+        raise read_error(path, lineno, err) from None
+    if not names:
+        raise ValueError(f"{path}: no FASTA records (expected '>name' header lines)")
+    return SequenceSet(names, [b"".join(c) for c in chunks], source=str(path))
+
+
+def read_csv(path: str | Path, *, sequence_column: str | None = None) -> SequenceSet:
+    """A header-first CSV/TSV: the sequence column (``sequence``/``seq`` or as named), a name
+    column if there is one (``name``/``id``), every other column carried to the output."""
+    path = Path(path)
+    lineno = 0
+    try:
+        with open_text(path) as f:
+            header_line = f.readline()
+            lineno = 1
+            delimiter = "\t" if "\t" in header_line else ","
+            header = [h.strip() for h in next(csv.reader([header_line], delimiter=delimiter))]
+            lower = [h.lower() for h in header]
+            if sequence_column:
+                if sequence_column not in header:
+                    raise ValueError(f"{path}: line 1: no column {sequence_column!r} in {header}")
+                seq_idx = header.index(sequence_column)
+            else:
+                found = [c for c in SEQUENCE_COLUMNS if c in lower]
+                if not found:
+                    raise ValueError(
+                        f"{path}: line 1: no sequence column in header {header}; name it "
+                        "'sequence' or pass --sequence-column"
+                    )
+                seq_idx = lower.index(found[0])
+            name_idx = next((lower.index(c) for c in NAME_COLUMNS if c in lower), None)
+            others = [i for i in range(len(header)) if i not in (seq_idx, name_idx)]
+            names, seqs = [], []
+            columns: dict[str, list] = {header[i]: [] for i in others}
+            for lineno, row in enumerate(csv.reader(f, delimiter=delimiter), start=2):
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if len(row) != len(header):
+                    raise ValueError(
+                        f"{path}: line {lineno}: {len(row)} fields, the header has {len(header)}"
+                    )
+                names.append(row[name_idx] if name_idx is not None else f"line_{lineno}")
+                seqs.append(row[seq_idx].strip().encode("ascii", "replace"))
+                for i in others:
+                    columns[header[i]].append(row[i])
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except READ_ERRORS as err:
+        raise read_error(path, lineno, err) from None
+    if not names:
+        raise ValueError(f"{path}: no data rows after the header")
+    return SequenceSet(names, seqs, columns, source=str(path))
+
+
+def read_bed(
+    path: str | Path,
+    genome_path: str | Path,
+    *,
+    window: int | None,
+    fix_chrom_names: bool = False,
+) -> SequenceSet:
+    """Regions of a BED/narrowPeak file read from the genome.
+
+    With ``window`` each region gives the ``window`` bases centred on its summit (narrowPeak)
+    or centre, i.e. real flanking sequence rather than N padding; with ``window=None`` the
+    region itself (for tiling). Chromosome names are reconciled as in ``from-peaks``.
+    """
+    intervals = read_intervals(path, dedupe=False)
+    genome = Genome(genome_path)
+    mapping = resolve_chroms(
+        sorted(set(intervals.chrom)), genome, source=str(path), fix_names=fix_chrom_names
+    )
+    names, seqs = [], []
+    columns: dict[str, list] = {"chrom": [], "start": [], "end": []}
+    for i in range(len(intervals)):
+        chrom = mapping[intervals.chrom[i]]
+        if chrom is None:
+            raise ValueError(
+                f"{intervals.where(i)}: chromosome {intervals.chrom[i]!r} not in {genome_path} "
+                f"(it has e.g. {genome.names[:5]}); check the assembly"
+            )
+        start, end = int(intervals.start[i]), int(intervals.end[i])
+        if window is not None:
+            centre = int(intervals.summit[i])
+            start = centre - window // 2
+            end = start + window
+        tokens = genome.fetch(chrom, start, end)
+        names.append(f"{intervals.chrom[i]}:{int(intervals.start[i])}-{int(intervals.end[i])}")
+        seqs.append(TOKEN_TO_BYTE[tokens].tobytes())
+        columns["chrom"].append(chrom)
+        columns["start"].append(start)
+        columns["end"].append(end)
+    genome.close()
+    return SequenceSet(names, seqs, columns, source=str(path))
+
+
+def read_shards(path: str | Path, splits: list[str] | None = None) -> SequenceSet:
+    """The examples of a shard set's splits (all, in manifest order, by default), with the
+    split, provenance and each task's label as extra columns."""
+    manifest = load_manifest(path)
+    names, seqs = [], []
+    columns: dict[str, list] = {"split": [], "chrom": [], "start": []}
+    for task in manifest.task_names:
+        columns[f"label_{task}"] = []
+    for split in splits or list(manifest.splits):
+        manifest.split(split, where=path)
+        data = load_split(path, split)
+        n = len(data["tokens"])
+        names += [f"{split}:{i}" for i in range(n)]
+        seqs += [row.tobytes() for row in TOKEN_TO_BYTE[np.minimum(data["tokens"], 4)]]
+        columns["split"] += [split] * n
+        columns["chrom"] += [str(c) for c in data["chrom"]]
+        columns["start"] += [int(s) for s in data["start"]]
+        for t, task in enumerate(manifest.task_names):
+            columns[f"label_{task}"] += data["labels"][:, t].tolist()
+    return SequenceSet(names, seqs, columns, source=str(path))
