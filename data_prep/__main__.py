@@ -18,6 +18,7 @@ VERBS = {
     "inspect": "inspect_shards",
     "toy-world": "toy_world",
     "homology": "homology",
+    "tfds": "tfds_view",
 }
 
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-# File stems recognised in --input DIR, and the split each becomes.
-SPLIT_STEMS = {"train": "train", "dev": "valid", "valid": "valid", "val": "valid", "test": "test"}
-SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+from jaxssl.data.split_files import SPLIT_STEMS, find_split_files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,30 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tfrecord", action="store_true", help="also export TFRecord (needs TF)")
     p.set_defaults(func=run)
-
-
-def find_split_files(input_dir: Path) -> dict[str, Path]:
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"{input_dir}: no such directory")
-    found: dict[str, Path] = {}
-    for path in sorted(input_dir.iterdir()):
-        for suffix in SUFFIXES:
-            stem = path.name[: -len(suffix)] if path.name.endswith(suffix) else None
-            if stem in SPLIT_STEMS:
-                split = SPLIT_STEMS[stem]
-                if split in found:
-                    raise ValueError(
-                        f"{input_dir}: both {found[split].name} and {path.name} would be split "
-                        f"{split!r}; pass the files explicitly with --split"
-                    )
-                found[split] = path
-                break
-    if "train" not in found and not found:
-        raise FileNotFoundError(
-            f"{input_dir}: no train/dev/test files ({', '.join(SUFFIXES)}); "
-            "name them train.csv, dev.csv, test.csv or pass --split NAME=FILE"
-        )
-    return found
 
 
 def parse_split_flags(flags: list[str]) -> dict[str, Path]:

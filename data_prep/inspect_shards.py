@@ -1,6 +1,10 @@
 """`inspect`: what a shard set holds: manifest, counts per split and label, length, GC content,
 exact duplicate sequences across splits, and a few decoded examples, so a user can check a set
-before training on it. A truncated or corrupt shard is named (exit code 2)."""
+before training on it. A truncated or corrupt shard is named (exit code 2).
+
+With ``--to out.parquet`` it writes the examples as one table instead (one row per example:
+split, sequence, label:<task>..., weight, genome, chrom, start, strand, extra fields), for
+analysis in pandas (``pd.read_parquet``), polars or DuckDB; needs pyarrow."""
 
 from __future__ import annotations
 
@@ -18,6 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="count duplicates across splits from the shards (sets made before they were "
         "recorded in the manifest; reads every shard)",
+    )
+    p.add_argument(
+        "--to",
+        type=Path,
+        metavar="OUT.parquet",
+        help="write every example as a row of a Parquet table instead of the summary",
+    )
+    p.add_argument(
+        "--splits", help="comma-separated splits for --to (default: all, in manifest order)"
     )
     p.set_defaults(func=run)
 
@@ -43,11 +56,27 @@ def format_duplicates(counts: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
+def export_table(args: argparse.Namespace) -> int:
+    from jaxssl.data.parquet import export_parquet
+
+    if args.to.suffix != ".parquet":
+        raise ValueError(f"--to {args.to}: only Parquet is written; name it OUT.parquet")
+    splits = args.splits.split(",") if args.splits else None
+    rows = export_parquet(args.shard_dir, args.to, splits=splits)
+    print(f"wrote {rows} rows to {args.to}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.to is not None:
+        return export_table(args)
+    if args.splits:
+        raise ValueError("--splits chooses the splits of --to OUT.parquet; pass --to as well")
     import numpy as np
 
     from jaxssl.data.manifest import load_manifest
     from jaxssl.data.reader import SplitReader
+    from jaxssl.data.tfds_export import has_tfds
     from jaxssl.tokens import decode, gc_fraction
 
     m = load_manifest(args.shard_dir)
@@ -58,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
     if m.extra_fields:
         print(f"extra      {m.extra_fields}")
     print(f"command    {m.command}")
+    if has_tfds(args.shard_dir):
+        print("tfds       yes: tfds.builder_from_directory(DIR).as_data_source(SPLIT)")
+    else:
+        print("tfds       no view (`python -m data_prep tfds DIR` adds one)")
     for s in m.sources:
         print(f"source     {s['path']}  {s['bytes']} B  sha256 {s['sha256'][:16]}...")
     for key, value in m.metadata.items():

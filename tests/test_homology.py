@@ -107,6 +107,8 @@ def pair(tmp_path_factory) -> dict:
 
 @pytest.mark.parametrize("method", ["chain", "minimap2"])
 def test_exact_windows_orientation_and_leakage_guard(pair, tmp_path, method):
+    if method == "minimap2":
+        pytest.importorskip("mappy")
     target = Target(pair["tgt"], pair["chain"] if method == "chain" else None)
     (out,) = carry_labels(pair["labeled"], tmp_path, [target],
                           options=CarryOptions(min_match=0.9))  # fmt: skip
@@ -232,6 +234,7 @@ def test_toy_pseudo_labels_follow_the_truth(toy):
 
 
 def test_minimap_agrees_with_the_true_chains(toy, tmp_path):
+    pytest.importorskip("mappy")
     world = toy["world"]
     (out,) = carry_labels(toy["labeled"], tmp_path, [Target(world / "genomes" / "sp1.fa")],
                           options=CarryOptions(threads=2))  # fmt: skip

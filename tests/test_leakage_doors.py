@@ -107,6 +107,8 @@ def test_guard_on_the_reference_itself_and_regions():
 
 @pytest.mark.parametrize("method", ["chains", "minimap2"])
 def test_windows_cli_drops_and_counts_homologs_of_held_out_data(pair, tmp_path, capsys, method):
+    if method == "minimap2":
+        pytest.importorskip("mappy")
     out = tmp_path / "w"
     argv = ["windows", str(out), "--fasta", str(pair["tgt"]), "--seq-len", str(L),
             "--stride", "50", "--exclude-homologs-of", str(pair["labeled"])]  # fmt: skip

@@ -34,6 +34,7 @@ import numpy as np
 from jaxssl import __version__
 from jaxssl.data import records
 from jaxssl.data.manifest import FORMAT, MANIFEST_NAME, SCHEMA_VERSION, Manifest, file_checksum
+from jaxssl.data.tfds_export import export_tfds, tfds_file_names
 from jaxssl.tokens import NUM_BASES, C, G
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ def _shard_set_files(out_dir: Path) -> tuple[set[str] | None, str]:
         for split, entry in splits.items():
             names.update(str(s) for s in entry["shards"])
             names.add(f"{split}.tfrecord")
+        names |= tfds_file_names(splits)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         return None, f"a {MANIFEST_NAME} that is not a jaxssl manifest ({type(err).__name__})"
     fmt = raw.get("format")
@@ -390,6 +392,7 @@ class ShardSetWriter:
         extra_fields: Sequence[str] = (),
         overwrite: bool = False,
         metadata: dict | None = None,
+        tfds: bool = True,
     ):
         if seq_len <= 0:
             raise ValueError(f"seq_len must be positive, got {seq_len}")
@@ -404,6 +407,7 @@ class ShardSetWriter:
         self.sources = list(sources)
         self.overwrite = overwrite
         self.metadata = dict(metadata or {})
+        self.tfds = tfds
         self._splits: dict[str, _SplitWriter] = {}
         self._tmp: Path | None = None
         self.manifest: Manifest | None = None
@@ -455,6 +459,8 @@ class ShardSetWriter:
             metadata=self.metadata,
         )
         (self._tmp / MANIFEST_NAME).write_text(self.manifest.to_json())
+        if self.tfds:  # the set is also a TFDS dataset directory (jaxssl.data.tfds_export)
+            export_tfds(self._tmp)
         os.chmod(self._tmp, 0o755)  # mkdtemp makes it 0700
         # Again: the directory may have changed during a long write.
         check_output_dir(self.out_dir, overwrite=self.overwrite, sources=self.sources)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from jaxssl.homology.chain import DELETED, DUPLICATED, MAPPED, PARTIAL, ChainIndex
+from jaxssl.optional import require
 from jaxssl.tokens import TOKEN_TO_BYTE
 
 # A chain hit has no mapping quality; we report round(60 x matched fraction), which puts a
@@ -169,6 +170,15 @@ def _query_to_target(hit, q_pos: int, seq_len: int) -> tuple[int, bool]:
     return r + (want - q), False
 
 
+def _mappy():
+    """mappy (minimap2's Python binding) is optional: only mapping without chain files uses it."""
+    return require(
+        "mappy",
+        "Mapping windows with minimap2 (data_prep homology or windows without --chains)",
+        extra="homology",
+    )
+
+
 def minimap_aligner(fasta: str, *, preset: str = "map-ont", **options):
     """A mappy (minimap2) index of a genome with settings tuned for ~100-1000 bp windows.
 
@@ -176,8 +186,7 @@ def minimap_aligner(fasta: str, *, preset: str = "map-ont", **options):
     species ~10 % diverged need smaller seeds (k=13, w=5) and a lower chaining threshold to
     map at all (measured on the toy world: 58 % mapped with map-ont defaults, 96 % with these).
     """
-    import mappy
-
+    mappy = _mappy()
     settings = {"k": 13, "w": 5, "min_cnt": 2, "min_chain_score": 20, **options}
     aligner = mappy.Aligner(str(fasta), preset=preset, **settings)
     if not aligner:
@@ -187,7 +196,7 @@ def minimap_aligner(fasta: str, *, preset: str = "map-ont", **options):
 
 def minimap_hits(aligner, seqs: list[str], threads: int = 1) -> list[list]:
     """All hits of every sequence, mapped on `threads` threads (mappy releases the GIL)."""
-    import mappy
+    mappy = _mappy()
 
     def work(chunk: list[str]) -> list[list]:
         buf = mappy.ThreadBuffer()

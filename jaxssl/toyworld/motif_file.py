@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxssl.optional import require
+
 RELEASE = "JASPAR2024"
 # Matrix IDs, pinned so that the shipped file never drifts with a JASPAR update. Four TFs the
 # toy world labels and, for each, a partner whose nearby presence raises occupancy (known
@@ -31,9 +33,8 @@ SHIPPED_MEME = Path(__file__).resolve().parents[1] / "data" / "motifs" / "toywor
 
 def meme_text(matrix_ids: tuple[str, ...] = MATRIX_IDS, release: str = RELEASE) -> str:
     """MEME v4 text for the given JASPAR matrices (count matrices normalised per column)."""
-    from pyjaspar import jaspardb
-
-    db = jaspardb(release=release)
+    pyjaspar = require("pyjaspar", "Regenerating the shipped toy-world motif file", extra="motifs")
+    db = pyjaspar.jaspardb(release=release)
     parts = [
         "MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n"
         "Background letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n"
