@@ -99,6 +99,10 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.pseudo.unlabeled_mode = "soft"  # "soft" | "hard"
     c.pseudo.threshold = 0.7
     c.pseudo.max_examples = 0  # per source; 0 = all
+    # A task whose teacher scores below this validation AUROC gets no teacher labels and keeps
+    # its carried labels at weight 1: a teacher that cannot rank a rare TF would otherwise
+    # label every window at its base rate with near-full confidence (see pseudo_labels.py).
+    c.pseudo.min_teacher_auroc = 0.7
 
     c.objective = "supervised"
     # A matched control names the stage it is the control of; the report pairs them per seed.

@@ -1,8 +1,10 @@
-"""Losses that respect missing labels and per-example weights.
+"""Losses that respect missing labels and per-label weights.
 
 A NaN label means "not measured" (a task without a peak file for this genome, a pseudo-label
 the homology could not carry): it contributes neither loss nor gradient. Weights carry the
-confidence of pseudo-labels. Everything is computed in float32 whatever the compute dtype.
+confidence of pseudo-labels, per label ([B, T]) so one task's doubt does not down-weight
+another's; a [B] weight is broadcast over tasks. Everything is computed in float32 whatever the
+compute dtype.
 """
 
 from __future__ import annotations
@@ -12,18 +14,28 @@ import jax.numpy as jnp
 import optax
 
 
+def _per_label_weights(weights: jax.Array, num_tasks: int) -> jax.Array:
+    """[B] or [B, T] weights -> float32 [B, T] (shapes are static: no cost under jit)."""
+    weights = weights.astype(jnp.float32)
+    if weights.ndim == 1:
+        weights = weights[:, None]
+    return jnp.broadcast_to(weights, (weights.shape[0], num_tasks))
+
+
 def masked_binary_cross_entropy(
-    logits_BT: jax.Array, labels_BT: jax.Array, weights_B: jax.Array
+    logits_BT: jax.Array, labels_BT: jax.Array, weights: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """Weighted mean sigmoid BCE over the observed (non-NaN) labels; returns (loss, n_observed).
 
-    Labels may be soft (teacher probabilities in [0, 1]).
+    ``weights`` is [B, T] (per label) or [B] (per example). Labels may be soft (teacher
+    probabilities in [0, 1]). The mean divides by the summed weight of observed labels.
     """
     logits_BT = logits_BT.astype(jnp.float32)
     observed_BT = ~jnp.isnan(labels_BT)
     safe_labels_BT = jnp.where(observed_BT, labels_BT, 0.0)
     per_label_BT = optax.sigmoid_binary_cross_entropy(logits_BT, safe_labels_BT)
-    w_BT = observed_BT * weights_B[:, None].astype(jnp.float32)
+    # where, not multiply: a NaN weight on a missing label must not poison the sum
+    w_BT = jnp.where(observed_BT, _per_label_weights(weights, labels_BT.shape[1]), 0.0)
     total_weight = jnp.sum(w_BT)
     loss = jnp.sum(per_label_BT * w_BT) / jnp.maximum(total_weight, 1e-8)
     return loss, jnp.sum(observed_BT)
@@ -32,11 +44,14 @@ def masked_binary_cross_entropy(
 def masked_softmax_cross_entropy(
     logits_BK: jax.Array, labels_B: jax.Array, weights_B: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """Weighted mean softmax cross-entropy for a class-index label (NaN = missing)."""
+    """Weighted mean softmax cross-entropy for a class-index label (NaN = missing).
+
+    One label per example, so one weight per example: ``weights_B`` is [B].
+    """
     logits_BK = logits_BK.astype(jnp.float32)
     observed_B = ~jnp.isnan(labels_B)
     classes_B = jnp.where(observed_B, labels_B, 0).astype(jnp.int32)
     per_example_B = optax.softmax_cross_entropy_with_integer_labels(logits_BK, classes_B)
-    w_B = observed_B * weights_B.astype(jnp.float32)
+    w_B = jnp.where(observed_B, weights_B.astype(jnp.float32), 0.0)
     loss = jnp.sum(per_example_B * w_B) / jnp.maximum(jnp.sum(w_B), 1e-8)
     return loss, jnp.sum(observed_B)

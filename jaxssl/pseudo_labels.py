@@ -1,27 +1,60 @@
-"""Teacher confidence in pseudo-labels, and how it becomes labels and example weights.
+"""Teacher confidence in pseudo-labels, and how it becomes labels and per-label weights.
 
 Definitions (per window and task; p = the teacher's reverse-complement-averaged probability):
 
 * A **homology pseudo-label** y in {0, 1} (carried from the reference by alignment) has
   confidence ``c = p`` if y = 1 and ``c = 1 - p`` if y = 0: the teacher's probability that the
-  carried label is right. ``homology_mode="weight"`` keeps y and weights the window by the mean
-  c over its tasks; ``"threshold"`` keeps y only where c >= threshold (else missing, NaN) and
-  gives the window weight 1; ``"teacher"`` replaces y by p (soft) and weights like "weight".
+  carried label is right. ``homology_mode="weight"`` keeps y with weight c; ``"threshold"``
+  keeps y only where c >= threshold (else missing, NaN) with weight 1; ``"teacher"`` replaces
+  y by p (soft) with weight ``max(p, 1 - p)``: the teacher's confidence in its *own* call (the
+  carried label it replaced says nothing about how sure that call is).
 * A window **without labels** (plain unlabeled windows, or a task the homology could not carry)
-  gets the teacher's label: ``unlabeled_mode="soft"`` uses p itself with confidence
-  ``c = max(p, 1 - p)`` (in [0.5, 1]) as weight; ``"hard"`` uses round(p) where c >= threshold
-  (else NaN) and weight 1.
+  gets the teacher's label: ``unlabeled_mode="soft"`` uses p itself with weight
+  ``max(p, 1 - p)`` (in [0.5, 1]); ``"hard"`` uses round(p) where max(p, 1 - p) >= threshold
+  (else NaN) with weight 1.
 
-The window weight is the mean confidence over its observed tasks (1 in threshold/hard modes),
-so a window the teacher disagrees with counts less in the student's loss.
+A task the teacher cannot rank (validation AUROC below ``pseudo.min_teacher_auroc``, see
+:func:`trusted_tasks`) gets no say: its carried labels are kept with weight 1 and nothing else
+is pseudo-labeled. Without this gate a teacher at chance on a rare task labels every window
+with its base rate at confidence ~1 - base rate (max(p, 1 - p) counts a prior-level guess as
+sure), and in ``"weight"`` mode gives the carried positives the weight p ~ base rate, which
+erases them: it teaches the student that the task is never bound.
+
+Weights are **per label** ([N, T]), never averaged over a window's tasks: a window the teacher
+is sure of for one TF and unsure of for another trains the first at full weight and the second
+at low weight. Unused labels (NaN) get weight 0.
+
+Storage convention (``jaxssl.teacher`` writes it, ``jaxssl.data.pipeline`` reads it): a shard
+set keeps the per-example ``weights`` column for the example weight of its source, and adds one
+float32 extra field per task named ``label_weight:<task>`` (see :func:`label_weight_field`)
+holding the per-label weight. The training pipeline yields ``weights`` [B, T] = example weight
+x per-label weight (x 1 for sources without these fields).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 HOMOLOGY_MODES = ("weight", "threshold", "teacher")
 UNLABELED_MODES = ("soft", "hard")
+LABEL_WEIGHT_PREFIX = "label_weight:"
+
+
+def label_weight_field(task: str) -> str:
+    """Name of the extra field holding task `task`'s per-label weight."""
+    return f"{LABEL_WEIGHT_PREFIX}{task}"
+
+
+def is_label_weight_field(name: str) -> bool:
+    return name.startswith(LABEL_WEIGHT_PREFIX)
+
+
+def label_weight_columns(extra_fields: Sequence[str], task_names: Sequence[str]) -> np.ndarray:
+    """Per task, the index of its label-weight field among `extra_fields` (-1 if absent)."""
+    index = {f: i for i, f in enumerate(extra_fields)}
+    return np.asarray([index.get(label_weight_field(t), -1) for t in task_names], np.int64)
 
 
 def agreement_confidence(labels_NT: np.ndarray, probs_NT: np.ndarray) -> np.ndarray:
@@ -35,6 +68,19 @@ def prediction_confidence(probs_NT: np.ndarray) -> np.ndarray:
     return np.maximum(probs_NT, 1.0 - probs_NT).astype(np.float32)
 
 
+def trusted_tasks(valid_metrics: dict, task_names: Sequence[str], min_auroc: float) -> np.ndarray:
+    """bool[T]: tasks whose teacher validation AUROC is >= min_auroc (unknown AUROC: trusted).
+
+    ``valid_metrics`` is a stage's ``metrics["valid"]`` ({task: {"auroc": ...}}).
+    """
+    out = []
+    for task in task_names:
+        auroc = (valid_metrics.get(task) or {}).get("auroc")
+        known = auroc is not None and np.isfinite(auroc)
+        out.append(not known or float(auroc) >= min_auroc)
+    return np.asarray(out, bool)
+
+
 def make_pseudo_labels(
     labels_NT: np.ndarray,
     probs_NT: np.ndarray,
@@ -42,8 +88,14 @@ def make_pseudo_labels(
     homology_mode: str = "weight",
     unlabeled_mode: str = "soft",
     threshold: float = 0.7,
+    trusted_T: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """-> (student labels [N, T] with NaN = not used, weights [N], confidence [N, T])."""
+    """-> (student labels [N, T] with NaN = not used, weights [N, T] (0 where not used),
+    confidence [N, T]: agreement for carried labels, max(p, 1 - p) elsewhere).
+
+    ``trusted_T`` (bool[T], default all): tasks the teacher may label and weight; the others
+    keep their carried labels at weight 1 and get no pseudo-labels.
+    """
     if homology_mode not in HOMOLOGY_MODES:
         raise ValueError(f"homology_mode={homology_mode!r}: expected one of {HOMOLOGY_MODES}")
     if unlabeled_mode not in UNLABELED_MODES:
@@ -51,31 +103,35 @@ def make_pseudo_labels(
     labels_NT = np.asarray(labels_NT, np.float32)
     probs_NT = np.asarray(probs_NT, np.float32)
     carried = ~np.isnan(labels_NT)
-    confidence = np.where(
-        carried, agreement_confidence(labels_NT, probs_NT), prediction_confidence(probs_NT)
-    )
+    free = ~carried
+    agreement = agreement_confidence(labels_NT, probs_NT)
+    own = prediction_confidence(probs_NT)
+    confidence = np.where(carried, agreement, own)
 
     out = np.full_like(probs_NT, np.nan)
-    use_weight = np.zeros_like(carried)  # tasks whose confidence enters the window weight
+    weights = np.zeros_like(probs_NT)
     # carried labels
     if homology_mode == "threshold":
-        keep = carried & (confidence >= threshold)
+        keep = carried & (agreement >= threshold)
         out[keep] = labels_NT[keep]
-    else:
-        value = labels_NT if homology_mode == "weight" else probs_NT
-        out[carried] = value[carried]
-        use_weight |= carried
+        weights[keep] = 1.0
+    elif homology_mode == "weight":
+        out[carried] = labels_NT[carried]
+        weights[carried] = agreement[carried]
+    else:  # teacher: the teacher's soft call, weighted by its own confidence
+        out[carried] = probs_NT[carried]
+        weights[carried] = own[carried]
     # teacher's own labels where nothing was carried
-    free = ~carried
     if unlabeled_mode == "hard":
-        keep = free & (confidence >= threshold)
+        keep = free & (own >= threshold)
         out[keep] = (probs_NT[keep] >= 0.5).astype(np.float32)
+        weights[keep] = 1.0
     else:
         out[free] = probs_NT[free]
-        use_weight |= free
-
-    weighted = np.where(use_weight & ~np.isnan(out), confidence, np.nan)
-    n_weighted = np.sum(~np.isnan(weighted), axis=1)
-    mean_conf = np.nansum(weighted, axis=1) / np.maximum(n_weighted, 1)
-    weights_N = np.where(n_weighted > 0, mean_conf, 1.0).astype(np.float32)
-    return out, weights_N, confidence.astype(np.float32)
+        weights[free] = own[free]
+    if trusted_T is not None:
+        untrusted = ~np.broadcast_to(np.asarray(trusted_T, bool), (probs_NT.shape[1],))
+        out[:, untrusted] = labels_NT[:, untrusted]
+        weights[:, untrusted] = carried[:, untrusted].astype(np.float32)
+    weights[np.isnan(out)] = 0.0  # e.g. NaN teacher outputs
+    return out, weights.astype(np.float32), confidence.astype(np.float32)

@@ -4,12 +4,14 @@ Inference is one jitted, sharded function over fixed-size batches (the last one 
 it runs at device speed and compiles once; it averages both strands unless
 ``config.eval.rc_average`` is off, which halves its cost. Each output shard set is written
 atomically, and an output that already exists is kept, so a killed job resumes with the
-next source. How teacher probabilities become labels and weights is defined in
-``jaxssl.pseudo_labels``.
+next source. How teacher probabilities become labels and per-label weights, and how those
+weights are stored (``label_weight:<task>`` extra fields beside the source's example weight),
+is defined in ``jaxssl.pseudo_labels``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -31,7 +33,7 @@ from jaxssl.datasets import parse_sources
 from jaxssl.evaluate import batched_probabilities
 from jaxssl.models import build_model
 from jaxssl.predict import make_predict_fn
-from jaxssl.pseudo_labels import make_pseudo_labels
+from jaxssl.pseudo_labels import label_weight_field, make_pseudo_labels, trusted_tasks
 from jaxssl.sharding import (
     batch_sharding,
     is_main_process,
@@ -72,6 +74,32 @@ def resolve_teacher(stage: ConfigDict, prev_dir: Path | None, workdir: Path) -> 
     return Path(teacher)
 
 
+def teacher_trust(stage: ConfigDict, teacher_dir: Path, task_names: list[str]) -> np.ndarray:
+    """Tasks the teacher may pseudo-label: validation AUROC >= pseudo.min_teacher_auroc.
+
+    Read from the teacher stage's done.json (validation only, never test); a teacher without
+    one (a bare model directory) is trusted on every task.
+    """
+    min_auroc = float(stage.pseudo.get("min_teacher_auroc", 0.0) or 0.0)
+    done = teacher_dir / "done.json"
+    if min_auroc <= 0 or not done.is_file():
+        return np.ones(len(task_names), bool)
+    valid = json.loads(done.read_text()).get("metrics", {}).get("valid", {})
+    trusted = trusted_tasks(valid, task_names, min_auroc)
+    for task, ok in zip(task_names, trusted, strict=True):
+        if not ok:
+            log.info(
+                "stage %s: teacher %s has validation AUROC %.3f < pseudo.min_teacher_auroc=%g "
+                "on %s: carried labels kept at weight 1, no pseudo-labels",
+                stage.stage_name,
+                teacher_dir,
+                valid[task]["auroc"],
+                min_auroc,
+                task,
+            )
+    return trusted
+
+
 def run_teacher_stage(
     stage: ConfigDict, stage_dir: Path, *, prev_dir: Path | None, workdir: Path
 ) -> dict:
@@ -86,6 +114,7 @@ def run_teacher_stage(
     if spec.get("loss", "binary") != "binary":
         raise ConfigError("pseudo-labeling supports binary (multi-task) teachers only")
     task_names = list(spec["task_names"])
+    trusted = teacher_trust(stage, teacher_dir, task_names)
     mesh = make_mesh()
     params = jax.device_put(params, replicated(mesh))
     predict_fn = jax.jit(
@@ -142,9 +171,13 @@ def run_teacher_stage(
             homology_mode=stage.pseudo.homology_mode,
             unlabeled_mode=stage.pseudo.unlabeled_mode,
             threshold=float(stage.pseudo.threshold),
+            trusted_T=trusted,
         )
-        weights = weights * np.nan_to_num(data["weights"], nan=1.0)
-        example_conf = np.nanmean(np.where(np.isnan(labels), np.nan, confidence), axis=1)
+        example_weights = np.nan_to_num(data["weights"], nan=1.0).astype(np.float32)
+        used = ~np.isnan(labels)
+        n_used = used.sum(axis=1)
+        example_conf = np.where(used, confidence, 0.0).sum(axis=1) / np.maximum(n_used, 1)
+        weight_fields = [label_weight_field(t) for t in task_names]
         if is_main_process():
             with ShardSetWriter(
                 out_dir,
@@ -152,7 +185,8 @@ def run_teacher_stage(
                 task_names=task_names,
                 command=f"jaxssl teacher stage {stage.stage_name} (teacher {teacher_dir})",
                 sources=[Path(source.path) / MANIFEST_NAME],
-                extra_fields=["confidence"],
+                extra_fields=["confidence", *weight_fields],
+                tfds=False,  # an internal set of one run: `data_prep tfds DIR` adds the view
                 metadata={
                     "kind": "teacher_pseudo_labels",
                     "teacher": str(teacher_dir),
@@ -161,18 +195,21 @@ def run_teacher_stage(
                     "unlabeled_mode": stage.pseudo.unlabeled_mode,
                     "threshold": float(stage.pseudo.threshold),
                     "rc_average": bool(stage.eval.rc_average),
+                    "label_weights": "per label: extra fields label_weight:<task>",
+                    "trusted_tasks": [t for t, ok in zip(task_names, trusted, strict=True) if ok],
                 },
             ) as writer:
                 writer.add_batch(
                     "train",
                     data["tokens"],
                     labels,
-                    weights,
+                    example_weights,
                     genome=data["genome"],
                     chrom=data["chrom"],
                     start=data["start"],
                     strand=data["strand"],
-                    confidence=np.nan_to_num(example_conf, nan=0.0),
+                    confidence=example_conf,
+                    **{f: weights[:, j] for j, f in enumerate(weight_fields)},
                 )
         if jax.process_count() > 1:  # the others wait until the set is on disk
             multihost_utils.sync_global_devices(f"teacher wrote {out_dir}")
@@ -183,11 +220,15 @@ def run_teacher_stage(
                 "source": str(source.path),
                 "output": str(out_dir),
                 "examples": n,
-                "mean_weight": float(weights.mean()) if n else None,
+                "mean_weight": float(weights[used].mean()) if used.any() else None,
+                "mean_label_weight": {
+                    t: float(weights[used[:, j], j].mean()) if used[:, j].any() else None
+                    for j, t in enumerate(task_names)
+                },
                 "labels_used": float(np.mean(~np.isnan(labels))) if n else None,
                 "teacher_agrees_with_carried": None if np.isnan(agree) else float(agree),
                 "pseudo_positive_rate": {
-                    t: float(np.nanmean(labels[:, j])) if n else None
+                    t: float(np.nanmean(labels[:, j])) if used[:, j].any() else None
                     for j, t in enumerate(task_names)
                 },
             }
@@ -196,6 +237,7 @@ def run_teacher_stage(
         "name": stage.stage_name,
         "objective": OBJECTIVE,
         "teacher": str(teacher_dir),
+        "trusted_tasks": [t for t, ok in zip(task_names, trusted, strict=True) if ok],
         "pseudo_labels": summaries,
         "teacher_seq_per_s": round(scored / seconds, 1) if seconds else None,
         "metrics": {},

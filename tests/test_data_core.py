@@ -145,7 +145,7 @@ def test_train_iterator_shapes_epoch_coverage_and_determinism(tmp_path):
     b = batches[0]
     assert b["tokens"].shape == (100, 37) and b["tokens"].dtype == np.uint8
     assert b["labels"].shape == (100, 2) and b["labels"].dtype == np.float32
-    assert b["weights"].shape == (100,) and b["weights"].dtype == np.float32
+    assert b["weights"].shape == (100, 2) and b["weights"].dtype == np.float32
     seen = np.concatenate([x["conf"] for x in batches]).astype(int)
     assert sorted(seen) == list(range(3000))  # every example once per epoch
     np.testing.assert_array_equal(batches[0]["tokens"], tokens[seen[:100]])

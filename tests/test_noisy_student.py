@@ -17,7 +17,7 @@ from jaxssl.data.pipeline import load_split
 from jaxssl.data.writer import ShardSetWriter
 from jaxssl.evaluate import batched_probabilities
 from jaxssl.predict import make_predict_fn
-from jaxssl.pseudo_labels import agreement_confidence, make_pseudo_labels
+from jaxssl.pseudo_labels import agreement_confidence, label_weight_field, make_pseudo_labels
 from jaxssl.sharding import make_mesh
 from jaxssl.teacher import load_trained_model
 from tests.multiprocess import requires_opt_in, run_in_two_processes
@@ -33,16 +33,18 @@ def test_confidence_follows_its_definition():
     out, w, conf = make_pseudo_labels(labels, probs, homology_mode="weight", unlabeled_mode="soft")
     np.testing.assert_allclose(out[0], [1.0, 0.0, 0.3], rtol=1e-6)
     np.testing.assert_allclose(conf[0], [0.9, 0.2, 0.7], rtol=1e-6)
-    assert w[0] == pytest.approx((0.9 + 0.2 + 0.7) / 3)
+    np.testing.assert_allclose(w[0], [0.9, 0.2, 0.7], rtol=1e-6)  # per label, not averaged
 
     out, w, _ = make_pseudo_labels(
         labels, probs, homology_mode="threshold", unlabeled_mode="hard", threshold=0.7
     )
     np.testing.assert_array_equal(np.isnan(out[0]), [False, True, False])
-    assert out[0, 0] == 1.0 and out[0, 2] == 0.0 and w[0] == 1.0
+    assert out[0, 0] == 1.0 and out[0, 2] == 0.0
+    np.testing.assert_array_equal(w[0], [1.0, 0.0, 1.0])
 
     out, w, _ = make_pseudo_labels(labels, probs, homology_mode="teacher", unlabeled_mode="soft")
     np.testing.assert_allclose(out[0], probs[0], rtol=1e-6)
+    np.testing.assert_allclose(w[0], [0.9, 0.8, 0.7], rtol=1e-6)  # the teacher's own max(p, 1-p)
     with pytest.raises(ValueError, match="homology_mode"):
         make_pseudo_labels(labels, probs, homology_mode="vote")
 
@@ -66,6 +68,7 @@ def noisy_config(data, sources, generations=1):
         f"teacher_{g},student_{g}" for g in range(1, generations + 1)
     )
     config.pseudo.sources = sources
+    config.pseudo.min_teacher_auroc = 0.0  # tiny teachers: label every task (gate: own test)
     for g in range(1, generations + 1):
         teacher = "stage:" + ("supervised" if g == 1 else f"student_{g - 1}")
         config[f"student_{g}"].train.steps = 30
@@ -101,9 +104,10 @@ def test_generations_run_and_teacher_inference_is_exact(sets, tmp_path):
     predict = jax.jit(make_predict_fn(graphdef, rest, loss_type="binary", rc_average=True))
     one_by_one = np.concatenate([np.asarray(predict(params, t[None])) for t in written["tokens"]])
     np.testing.assert_allclose(written["labels"], one_by_one, atol=1e-5)  # soft labels = probs
-    np.testing.assert_allclose(
-        written["weights"], np.maximum(one_by_one, 1 - one_by_one).mean(axis=1), atol=1e-5
-    )
+    fields = [label_weight_field(t) for t in ("ap1", "ebox")]
+    label_w = np.stack([written[f] for f in fields], axis=1)
+    np.testing.assert_allclose(label_w, np.maximum(one_by_one, 1 - one_by_one), atol=1e-5)
+    np.testing.assert_array_equal(written["weights"], 1.0)  # the source's example weight
     batched = batched_probabilities(
         predict, params, written["tokens"][:37], batch_size=16, mesh=make_mesh()
     )
@@ -115,8 +119,9 @@ def test_generations_run_and_teacher_inference_is_exact(sets, tmp_path):
     original = load_split(labeled, "train")
     np.testing.assert_array_equal(carried["labels"], original["labels"])
     probs = np.concatenate([np.asarray(predict(params, t[None])) for t in carried["tokens"][:50]])
-    expected = agreement_confidence(original["labels"][:50], probs).mean(axis=1)
-    np.testing.assert_allclose(carried["weights"][:50], expected, atol=1e-5)
+    expected = agreement_confidence(original["labels"][:50], probs)
+    label_w = np.stack([carried[f] for f in fields], axis=1)
+    np.testing.assert_allclose(label_w[:50], expected, atol=1e-5)
     assert load_manifest(labeled_out).metadata["homology_mode"] == "weight"
     assert report["stages"][1]["teacher_seq_per_s"] > 0
 
@@ -170,15 +175,13 @@ def test_default_config_describes_the_method():
     assert config.select == "noisy_student=pseudo_label,student_1,student_2"
     assert config.student_2.run_if_better == "student_1:pseudo_label"
     assert config.supervised.augment.max_shift == config.student_2.augment.max_shift
-    stages = train_lib.apply_budgets(
-        [resolve_stage(config, n) for n in config.stages.split(",")]
-    )
+    stages = train_lib.apply_budgets([resolve_stage(config, n) for n in config.stages.split(",")])
     budget = {s.stage_name: int(s.train.steps) for s in stages}
     assert budget["supervised"] == (
         budget["pretrain"] + budget["pseudo_label"] + budget["student_1"] + budget["student_2"]
     )
     assert config.pretrain.data.extra_train == "toy:homology"
-    assert config.student_2.data.extra_train == "stage:teacher_2@1.0"
+    assert config.student_2.data.extra_train == "stage:teacher_2@0.333"
     assert config.student_1.augment.substitution_rate > 0
     big = noisy_student_config.get_config("student_scale=2")
     assert big.student_1.model.hparams.num_filters == 2 * config.model.hparams.num_filters

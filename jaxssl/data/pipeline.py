@@ -1,5 +1,10 @@
 """The grain input pipeline: shard sets -> batches of numpy uint8 tokens, labels and weights.
 
+Weights are per label, float32[B, T]: the example weight of the ``weights`` column times the
+per-label weight of the source's ``label_weight:<task>`` extra fields where it has them (teacher
+pseudo-labels, see ``jaxssl.pseudo_labels``), the example weight broadcast over tasks otherwise.
+They are computed once per loaded window, so a batch stays a numpy gather.
+
 Shuffling works on blocks (see ``jaxssl.data.records``), never on single examples in Python:
 each epoch permutes the split's blocks (seeded by ``seed`` and the epoch), gives every JAX
 process its own stride of them, and reads them in windows of ~``shuffle_buffer_bytes`` whose
@@ -23,6 +28,7 @@ import numpy as np
 
 from jaxssl.data import records
 from jaxssl.data.reader import SplitReader, load_split
+from jaxssl.pseudo_labels import is_label_weight_field, label_weight_columns
 from jaxssl.tokens import N
 
 __all__ = ["Source", "train_iterator", "eval_batches", "load_split", "TrainIterator"]
@@ -35,6 +41,23 @@ class Source:
     path: str | Path  # shard-set directory
     split: str = "train"
     proportion: float = 1.0  # mixing weight among sources
+
+
+def per_label_weights(
+    weights_N: np.ndarray, extras_NE: np.ndarray, columns_T: np.ndarray
+) -> np.ndarray:
+    """float32[N, T] weights: example weight x label weight (column -1 or NaN value = 1)."""
+    weights_N = np.asarray(weights_N, np.float32)
+    if not (columns_T >= 0).any():
+        return np.repeat(weights_N[:, None], len(columns_T), axis=1)
+    label_NT = extras_NE[:, np.maximum(columns_T, 0)]
+    label_NT = np.where((columns_T >= 0) & ~np.isnan(label_NT), label_NT, np.float32(1.0))
+    return (weights_N[:, None] * label_NT).astype(np.float32)
+
+
+def _yielded_extra_fields(fields: Sequence[str]) -> list[str]:
+    """Extra fields passed through as batch entries (label weights are folded into weights)."""
+    return [f for f in fields if not is_label_weight_field(f)]
 
 
 class _SourceStream:
@@ -64,6 +87,7 @@ class _SourceStream:
         self.extra_fields = list(extra_fields)
         own = reader.manifest.extra_fields
         self._extra_cols = [own.index(f) if f in own else -1 for f in self.extra_fields]
+        self._label_weight_cols = label_weight_columns(own, reader.manifest.task_names)
         # With fewer blocks than processes every process reads all blocks and keeps a stride of
         # the examples instead (small sets only, so the extra reading is cheap).
         self.stride_examples = reader.num_blocks < shard_count
@@ -94,8 +118,10 @@ class _SourceStream:
         ]
         tokens = np.concatenate([b["tokens"] for b in blocks])
         labels = np.concatenate([b["labels"] for b in blocks])
-        weights = np.concatenate([b["weights"] for b in blocks])
         extras = np.concatenate([b["extras"] for b in blocks])
+        weights = per_label_weights(
+            np.concatenate([b["weights"] for b in blocks]), extras, self._label_weight_cols
+        )
         rng = np.random.default_rng([self.seed, self.source_index, self.epoch, self.window, 1])
         order = rng.permutation(len(tokens))
         if self.stride_examples:
@@ -202,8 +228,9 @@ def train_iterator(
 ) -> grain.DatasetIterator:
     """Endless, deterministically shuffled, per-process batches mixed from ``sources``.
 
-    Yields {"tokens": uint8[B, L], "labels": float32[B, T], "weights": float32[B]} plus one
-    float32[B] entry per extra field of any source (NaN where a source lacks it). ``batch_size``
+    Yields {"tokens": uint8[B, L], "labels": float32[B, T], "weights": float32[B, T]} plus one
+    float32[B] entry per extra field of any source (NaN where a source lacks it) except the
+    ``label_weight:<task>`` fields, which are folded into ``weights``. ``batch_size``
     is the per-process batch. ``shard_index/shard_count`` default to the JAX process index/count.
     """
     if not sources:
@@ -224,7 +251,8 @@ def train_iterator(
     _check_compatible(readers)
     extra_fields: list[str] = []
     for r in readers:
-        extra_fields += [f for f in r.manifest.extra_fields if f not in extra_fields]
+        own = _yielded_extra_fields(r.manifest.extra_fields)
+        extra_fields += [f for f in own if f not in extra_fields]
     streams = []
     for i, r in enumerate(readers):
         block_bytes = r.manifest.examples_per_record * r.manifest.seq_len
@@ -259,13 +287,16 @@ def _close_prefetchers() -> None:
 def eval_batches(path: str | Path, split: str, *, batch_size: int) -> Iterator[dict]:
     """Every example of a split exactly once, in file order, in batches of ``batch_size``.
 
-    The last batch is padded: "mask" bool[B] marks real rows; padded rows have weight 0, label
-    NaN and all-N tokens.
+    Same entries as ``train_iterator`` (``weights`` float32[B, T]). The last batch is padded:
+    "mask" bool[B] marks real rows; padded rows have weight 0, label NaN and all-N tokens.
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     reader = SplitReader(path, split, random_access=False)
-    extra_fields = reader.manifest.extra_fields
+    extra_fields = _yielded_extra_fields(reader.manifest.extra_fields)
+    label_weight_cols = label_weight_columns(
+        reader.manifest.extra_fields, reader.manifest.task_names
+    )
     buf: list[dict[str, np.ndarray]] = []
     buffered = 0
 
@@ -280,13 +311,19 @@ def eval_batches(path: str | Path, split: str, *, batch_size: int) -> Iterator[d
             out["labels"] = np.concatenate(
                 [out["labels"], np.full((pad, out["labels"].shape[1]), np.nan, np.float32)]
             )
-            out["weights"] = np.concatenate([out["weights"], np.zeros(pad, np.float32)])
+            out["weights"] = np.concatenate(
+                [out["weights"], np.zeros((pad, out["weights"].shape[1]), np.float32)]
+            )
             for f in extra_fields:
                 out[f] = np.concatenate([out[f], np.full(pad, np.nan, np.float32)])
         return out
 
     try:
         for block in reader.iter_blocks(provenance=False):
+            block = {
+                **block,
+                "weights": per_label_weights(block["weights"], block["extras"], label_weight_cols),
+            }
             buf.append(block)
             buffered += len(block["tokens"])
             if buffered < batch_size:

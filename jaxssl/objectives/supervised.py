@@ -27,11 +27,16 @@ LOSS_TYPES = ("binary", "multiclass")
 
 
 def compute_loss(
-    loss_type: str, logits: jax.Array, labels_BT: jax.Array, weights_B: jax.Array
+    loss_type: str, logits: jax.Array, labels_BT: jax.Array, weights_BT: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
+    """Loss of one batch. ``weights_BT`` is per label [B, T] (the pipeline's shape) or [B].
+
+    Multiclass has one label (a class index) per example, so it takes column 0 of [B, 1].
+    """
     if loss_type == "multiclass":
+        weights_B = weights_BT[:, 0] if weights_BT.ndim == 2 else weights_BT
         return masked_softmax_cross_entropy(logits, labels_BT[:, 0], weights_B)
-    return masked_binary_cross_entropy(logits, labels_BT, weights_B)
+    return masked_binary_cross_entropy(logits, labels_BT, weights_BT)
 
 
 def add_noise(key: jax.Array, tokens_BL: jax.Array, noise: ConfigDict) -> jax.Array:
@@ -122,6 +127,6 @@ def benchmark_step(
     batch = {
         "tokens": jnp.asarray(rng.integers(0, 4, (batch_size, seq_len), dtype=np.uint8)),
         "labels": jnp.asarray(rng.integers(0, 2, (batch_size, num_tasks)).astype(np.float32)),
-        "weights": jnp.ones((batch_size,), jnp.float32),
+        "weights": jnp.ones((batch_size, num_tasks), jnp.float32),
     }
     return jax.jit(objective.train_step, donate_argnums=(0,)), state, batch
