@@ -46,7 +46,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
     generations = int(options["generations"])
     config = base_config(options["model"])
     config.seeds = "0,1,2"
-    config.train.steps = 500
+    config.train.steps = 400
     config.train.learning_rate = 3e-3
     config.train.warmup_steps = 50
     config.train.eval_every = 100
@@ -86,7 +86,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
             # cost the rare TF as much as the pseudo-labels could add (README, Noisy Student).
             "data": {"extra_train": f"stage:teacher_{g}@0.333"},
             "augment": dict(noise),
-            "train": {"steps": 500},
+            "train": {"steps": 400},
             # A student of the teacher's size starts from the teacher (short CPU budgets);
             # a larger one starts from scratch, as in Noisy Student.
             "init_from": f"stage:{teacher}",

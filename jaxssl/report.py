@@ -180,8 +180,15 @@ def format_seed_table(summary: dict, split: str = "test", metric: str = "auprc")
     rows = []
     for name, entry in stages.items():
         steps = [s for s in entry["steps_run"] if s is not None]
+        label = name
+        if entry.get("selected"):  # e.g. "noisy_student = student_2 ×2, student_1 ×1"
+            kept = [k for k in entry["selected"] if k]
+            label += " = " + ", ".join(f"{k} ×{kept.count(k)}" for k in dict.fromkeys(kept))
+        skipped = sum(1 for k in entry.get("skipped") or [] if k)
+        if skipped:
+            label += f" (skipped in {skipped} seeds)"
         rows.append(
-            [name, f"{np.mean(steps):.0f}" if steps else "-"]
+            [label, f"{np.mean(steps):.0f}" if steps else "-"]
             + [_pm(entry[split].get(t, {}).get(metric)) for t in tasks]
         )
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -124,7 +124,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
     with WorkdirLock(workdir, enabled=is_main_process()):
         for plan in plans:
             check_stored_configs(plan, rerun)
-        results = [_run_planned(plan) for plan in plans]
+        results = [_run_planned(plan, quiet=seeds is not None) for plan in plans]
     if seeds is None:
         return results[0]
     summary = seed_summary([r["stages"] for r in results], seeds)
@@ -403,7 +403,8 @@ def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
         multihost_utils.sync_global_devices("stored configs checked")
 
 
-def _run_planned(plan: RunPlan) -> dict:
+def _run_planned(plan: RunPlan, quiet: bool = False) -> dict:
+    """Runs the planned stages; `quiet`: one seed of several (the summary prints the tables)."""
     workdir = plan.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     main = is_main_process()
@@ -445,6 +446,10 @@ def _run_planned(plan: RunPlan) -> dict:
         if main:
             write_report(workdir, results)
     if not main:
+        return {"stages": results}
+    if quiet:
+        print(f"jaxssl: {workdir} done; report: {workdir / 'report.json'}")
+        plots.stage_comparison(results, workdir / "report.png")
         return {"stages": results}
     print(format_table(results, "valid"))
     print()
