@@ -185,7 +185,11 @@ def with_stage_slots(config: ConfigDict) -> ConfigDict:
     to list that key. Unset slots are skipped when a stage is resolved.
     """
     names = stage_names(config)
-    shared = {k: v for k, v in config.items() if k not in names and k not in RUN_KEYS}
+    shared = {
+        k: v
+        for k, v in config.items()
+        if k not in names and k not in RUN_KEYS and not _is_stage_section(v)
+    }
     for name in names:
         if config.get(name) is None:
             config[name] = ConfigDict()
@@ -210,6 +214,8 @@ def _merge(base: ConfigDict, override: ConfigDict, where: str) -> None:
     for key, value in override.items():
         if value is None:  # an unset slot (see with_stage_slots): the shared value stands
             continue
+        if key not in base and isinstance(value, ConfigDict) and _all_unset(value):
+            continue  # slots of a section this stage does not have (e.g. a stage not run now)
         if key not in base:
             raise ConfigError(f"{where}.{key} is not a known setting (known: {sorted(base)})")
         if isinstance(value, ConfigDict) and isinstance(base[key], ConfigDict):
@@ -241,6 +247,15 @@ def overridden_keys(config: ConfigDict, name: str) -> frozenset[str]:
     return frozenset(walk(section, ""))
 
 
+def _all_unset(section: ConfigDict) -> bool:
+    return all(_all_unset(v) if isinstance(v, ConfigDict) else v is None for v in section.values())
+
+
+def _is_stage_section(value: object) -> bool:
+    """A stage's override section holds shared-section names (train, data, ...) as keys."""
+    return isinstance(value, ConfigDict) and bool(set(value.keys()) & set(SHARED_SECTIONS))
+
+
 def resolve_stage(config: ConfigDict, name: str) -> ConfigDict:
     """The full configuration of one stage: shared sections + ``config.<name>`` overrides."""
     stage = ConfigDict(copy.deepcopy(config.to_dict()))
@@ -248,6 +263,10 @@ def resolve_stage(config: ConfigDict, name: str) -> ConfigDict:
     for other in stage_names(config):
         if other in stage:
             del stage[other]
+    # Sections of stages that are not run this time (e.g. --config.stages=pretrain in a config
+    # that also defines finetune) are not settings of this stage either.
+    for key in [k for k, v in stage.items() if _is_stage_section(v)]:
+        del stage[key]
     for key in RUN_KEYS:
         if key in stage:
             del stage[key]

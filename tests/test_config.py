@@ -47,7 +47,7 @@ def test_any_shared_key_can_be_overridden_for_one_stage(path):
 def test_unset_slots_keep_shared_and_stage_values():
     config = _parse(str(REPO_ROOT / "configs" / "noisy_student.py"), "--config.train.steps=77")
     student = resolve_stage(config, "student_1")
-    assert student.train.steps == 500  # set by the stage section, not by the shared value
+    assert student.train.steps == 400  # set by the stage section, not by the shared value
     assert student.augment.substitution_rate == pytest.approx(0.02)
     assert resolve_stage(config, "pretrain").train.steps == 77
     assert student.model.hparams.num_filters == config.model.hparams.num_filters
