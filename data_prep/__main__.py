@@ -14,6 +14,7 @@ import sys
 VERBS = {
     "from-peaks": "from_peaks",
     "from-csv": "from_csv",
+    "from-fasta": "from_fasta",
     "windows": "windows",
     "inspect": "inspect_shards",
     "toy-world": "toy_world",

@@ -2,7 +2,9 @@
 
 Verbs: ``predict`` (probabilities for FASTA / BED / CSV / shard-set sequences),
 ``score-variants`` (VCF or paired FASTA: p_ref, p_alt, difference, log odds ratio) and
-``attribute`` (in-silico saturation mutagenesis and gradient x input, .npz + PNG logos).
+``attribute`` (in-silico saturation mutagenesis and gradient x input, .npz + PNG logos) and
+``export`` (the predict function as a jax.export StableHLO file; `jaxssl.use.exported` loads it)
+and ``motifs`` (first-layer filters as MEME PWMs, matched to JASPAR).
 Training is ``python -m jaxssl.main``. This module only parses flags and calls `jaxssl.use`.
 """
 
@@ -114,6 +116,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logos", type=int, default=10, help="windows to draw as PNG logos")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.set_defaults(func=run_attribute)
+
+    p = verbs.add_parser(
+        "export",
+        help="the predict function as a portable jax.export (StableHLO) file",
+        description="Serializes the strand-averaged predict function (a seed ensemble's mean) "
+        "with jax.export: uint8 tokens [B, seq_len] (A=0 C=1 G=2 T=3 N=4, any batch size B) -> "
+        "probabilities [B, tasks], parameters baked in. Writes OUT and OUT.json (task names, "
+        "seq_len, loss). Load with jaxssl.use.exported.load(OUT): jax and numpy only.",
+    )
+    _model_args(p)
+    p.add_argument(
+        "--platforms",
+        help="comma-separated backends the file runs on, of cpu,cuda,tpu (default: this one)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="model.jaxexport")
+    p.set_defaults(func=run_export)
+
+    p = verbs.add_parser(
+        "motifs",
+        help="first-layer filters as PWMs (MEME) matched to JASPAR motifs",
+        description="Each first-layer filter becomes a PWM: the base counts of the windows (both "
+        "strands) that activate it above --threshold x its maximum. Written as MEME (--out) with "
+        "a table (--table, default OUT.tsv) of each filter's best --top database matches by a "
+        "Tomtom-like score: Pearson r of the aligned, centred PPM columns over offsets and both "
+        "strands, times overlap / the shorter width (see jaxssl.use.motifs).",
+    )
+    _model_args(p)
+    _input_args(p)
+    p.add_argument("--max-sequences", type=int, default=5000, help="sequences to scan")
+    p.add_argument("--threshold", type=float, default=0.5, help="site cut-off, x max activation")
+    p.add_argument("--max-sites", type=int, default=1000, help="best windows per filter, at most")
+    p.add_argument(
+        "--database",
+        type=Path,
+        help="MEME file of known motifs (default: the JASPAR 2024 motifs shipped with jaxssl)",
+    )
+    p.add_argument("--top", type=int, default=3, help="matches per filter in the table")
+    p.add_argument("--min-overlap", type=int, default=5, help="columns an alignment must share")
+    p.add_argument("--out", type=Path, required=True, help="motifs.meme")
+    p.add_argument("--table", type=Path, help="matches table (.tsv/.parquet; default OUT.tsv)")
+    p.set_defaults(func=run_motifs)
     return parser
 
 
@@ -204,6 +247,66 @@ def run_attribute(args: argparse.Namespace) -> int:
         f"{n} windows attributed ({stats.cropped} cropped, {stats.padded} padded); wrote "
         f"{len(written)} files to {args.out}"
     )
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from jaxssl.use.export import write_export
+    from jaxssl.use.model import load_model
+
+    model = load_model(args.model, stage=args.stage, seed=args.seed)
+    print(f"jaxssl: {model.describe()}", file=sys.stderr)
+    platforms = (
+        [p.strip() for p in args.platforms.split(",") if p.strip()] if args.platforms else None
+    )
+    out, meta = write_export(model, args.out, rc_average=args.rc_average, platforms=platforms)
+    size = out.stat().st_size / 2**20
+    print(f"wrote {out} ({size:.1f} MiB) and {meta}; load with jaxssl.use.exported.load")
+    return 0
+
+
+def run_motifs(args: argparse.Namespace) -> int:
+    from jaxssl.toyworld.motifs import SHIPPED_MEME, read_meme
+    from jaxssl.use import motifs
+    from jaxssl.use.model import load_model
+    from jaxssl.use.output import atomic_text, write_table
+
+    model = load_model(args.model, stage=args.stage, seed=args.seed)
+    print(f"jaxssl: {model.describe()}", file=sys.stderr)
+    database = read_meme(args.database or SHIPPED_MEME)
+    seqs = _read_inputs(args, model.seq_len)
+    tokens = motifs.fit_for_motifs(seqs.sequences[: args.max_sequences], model.seq_len)
+    pwms = []
+    for m, params in enumerate(model.params):
+        layer, kernel, bias = motifs.first_layer(params)
+        prefix = f"seed{m}_" if len(model.params) > 1 else ""
+        names = [f"{prefix}filter_{f}" for f in range(kernel.shape[2])]
+        pwms += motifs.filter_pwms(
+            tokens,
+            kernel,
+            bias,
+            threshold=args.threshold,
+            max_sites=args.max_sites,
+            both_strands=args.rc_average,
+            names=names,
+        )
+    table = motifs.match_table(pwms, database, top=args.top, min_overlap=args.min_overlap)
+    with atomic_text(args.out) as f:
+        f.write(motifs.meme_text(pwms))
+    table_path = args.table or args.out.with_name(args.out.name + ".tsv")
+    write_table(table_path, table)
+    dead = sum(p.nsites == 0 for p in pwms)
+    print(
+        f"{len(pwms)} filters of {layer} ({dead} never active) from {len(tokens)} sequences; "
+        f"matched against {len(database)} motifs of {args.database or SHIPPED_MEME}"
+    )
+    for row in range(len(pwms)):
+        if table["match1_id"][row]:
+            print(
+                f"  {table['filter'][row]}: {table['match1_name'][row]} "
+                f"({table['match1_id'][row]}, score {table['match1_score'][row]:.2f})"
+            )
+    print(f"wrote {args.out} and {table_path}")
     return 0
 
 

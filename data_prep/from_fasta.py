@@ -1,0 +1,372 @@
+"""`from-fasta`: labeled FASTA files (one label per file, e.g. peaks vs background) -> shard set.
+
+Each --fasta file gets the label at the same place in --labels (``--fasta pos.fa --fasta neg.fa
+--labels 1,0``): binary labels in [0, 1] for one task (--task-name), or class indices with
+--label-type multiclass. Files may be gzip-compressed.
+
+Splits. When every record name carries a chromosome (``chr8_12``, ``chr8:100-300``,
+``chr8-5``, or Ensembl ``8:100-300``) whole chromosomes are held out: valid chr7, test chr8 +
+chr9 by default (as in from-peaks; matched with or without the 'chr' prefix). Otherwise each
+record goes by a hash of its name: SHA-1 of the name's UTF-8 bytes, first 8 bytes as an
+unsigned integer u / 2^64; test if u < --test-fraction (default 0.1), else valid if
+u < test + --valid-fraction (default 0.1), else train. The same name always lands in the same
+split, on any machine and in any file order. --split-by chrom|hash forces one rule.
+
+Lengths as in from-csv: other lengths than --seq-len (default: the most common length) are
+centre-cropped or N-padded and counted in the manifest; none is dropped. IUPAC codes read as N.
+Refused with file and line: protein or RNA sequences, records without sequence, a --labels
+count that differs from the number of files, labels a loss cannot take. Exact duplicate
+sequences (either strand) across splits are counted (metadata.duplicates); --dedup removes them
+from train.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data_prep.from_peaks import DEFAULT_TEST, DEFAULT_VALID, _chrom_set
+
+# `chr` + a chromosome-like word (1, 2L, X, MT, Un, roman IV) then a separator or the end;
+# Ensembl names only in `N:start-end` form, so that an id such as `1_peak` or `chromatin_1` is
+# not read as a chromosome.
+_CHR_NAME = re.compile(r"^(chr(?:[0-9]+[A-Za-z]?|[XYZWM]|MT|Un|[IVX]+))(?:[_:\-|.]|$)")
+_ENSEMBL_REGION = re.compile(r"^([0-9]+|X|Y|MT|M):([0-9,]+)-[0-9,]+$")
+_REGION_START = re.compile(r"^[^:]+:([0-9,]+)-[0-9,]+")
+SPLITS = ("train", "valid", "test")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "from-fasta",
+        help="labeled FASTA files (one label per file) -> shards",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("out_dir", type=Path, help="shard-set directory to create")
+    p.add_argument(
+        "--fasta",
+        type=Path,
+        action="append",
+        required=True,
+        help="a FASTA file (gzip ok); repeat once per file",
+    )
+    p.add_argument(
+        "--labels", required=True, help="comma-separated label per --fasta, in order, e.g. 1,0"
+    )
+    p.add_argument("--task-name", default="label", help="name of the task (default: label)")
+    p.add_argument(
+        "--label-type",
+        choices=["binary", "multiclass"],
+        default="binary",
+        help="binary: labels in [0, 1] (default); multiclass: class indices 0..K-1",
+    )
+    p.add_argument(
+        "--split-by",
+        choices=["auto", "chrom", "hash"],
+        default="auto",
+        help="auto (default): by chromosome when every record name carries one, else by hash",
+    )
+    p.add_argument("--valid-chroms", default=DEFAULT_VALID, help=f"default {DEFAULT_VALID}")
+    p.add_argument("--test-chroms", default=DEFAULT_TEST, help=f"default {DEFAULT_TEST}")
+    p.add_argument("--valid-fraction", type=float, default=0.1, help="hash split (default 0.1)")
+    p.add_argument("--test-fraction", type=float, default=0.1, help="hash split (default 0.1)")
+    p.add_argument(
+        "--seq-len",
+        type=int,
+        help="declared length; other lengths are cropped/padded (default: most common length)",
+    )
+    p.add_argument(
+        "--length-policy",
+        choices=["center", "left"],
+        default="center",
+        help="crop/pad around the centre (default) or keep the sequence start",
+    )
+    p.add_argument(
+        "--strict-length",
+        action="store_true",
+        help="fail instead of cropping/padding when a sequence has another length",
+    )
+    p.add_argument(
+        "--dedup",
+        action="store_true",
+        help="drop train sequences that (either strand) also occur in another split",
+    )
+    p.add_argument("--genome", default="", help="provenance: genome/assembly name to record")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace out_dir on success (only an empty dir or a shard set without your inputs)",
+    )
+    p.set_defaults(func=run)
+
+
+@dataclass
+class Records:
+    """The records of one FASTA file: names (header's first word), raw sequences, header lines."""
+
+    path: Path
+    names: list[str] = field(default_factory=list)
+    sequences: list[bytes] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+
+
+def read_fasta(path: Path) -> Records:
+    """All records of a (gzip) FASTA, each with the line number of its header for errors."""
+    import gzip
+
+    from jaxssl.data.tables import read_error
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such FASTA file (--fasta)")
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    out = Records(path)
+    chunks: list[list[bytes]] = []
+    lineno = 0
+    try:
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
+            for lineno, raw in enumerate(f, start=1):  # noqa: B007 - used after the loop
+                line = raw.strip()
+                if line.startswith(b">"):
+                    words = line[1:].decode("utf-8", "replace").split()
+                    out.names.append(words[0] if words else f"record_{len(out.names) + 1}")
+                    out.lines.append(lineno)
+                    chunks.append([])
+                elif line:
+                    if not chunks:
+                        raise ValueError(
+                            f"{path}: line {lineno}: sequence before the first '>' header; "
+                            "expected FASTA ('>name' then sequence lines)"
+                        )
+                    chunks[-1].append(line)
+    except (EOFError, OSError) as err:
+        if isinstance(err, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise
+        raise read_error(path, lineno, err) from None
+    out.sequences = [b"".join(c) for c in chunks]
+    if not out.names:
+        raise ValueError(f"{path}: no FASTA records (expected '>name' header lines)")
+    for name, seq, line in zip(out.names, out.sequences, out.lines, strict=True):
+        if not seq:
+            raise ValueError(f"{path}: line {line}: record {name!r} has no sequence")
+    return out
+
+
+def chrom_of(name: str) -> str | None:
+    """The chromosome a record name carries (``chr8_12``, ``chr8:1-9``, ``8:1-9``), or None."""
+    match = _CHR_NAME.match(name) or _ENSEMBL_REGION.match(name)
+    return match.group(1) if match else None
+
+
+def start_of(name: str) -> int:
+    """0-based start of a ``chrom:start-end`` name (provenance), else -1."""
+    match = _REGION_START.match(name)
+    return int(match.group(1).replace(",", "")) if match else -1
+
+
+def hash_split(name: str, valid_fraction: float, test_fraction: float) -> str:
+    """Split of a record by the SHA-1 of its name (see the module doc): stable everywhere."""
+    u = int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big") / 2.0**64
+    if u < test_fraction:
+        return "test"
+    return "valid" if u < test_fraction + valid_fraction else "train"
+
+
+def parse_labels(text: str, files: list[Path], label_type: str) -> list[float]:
+    """One label per file, checked for the loss (binary in [0, 1]; multiclass 0, 1, 2, ...)."""
+    items = [t.strip() for t in text.split(",")]
+    if len(items) != len(files):
+        raise ValueError(
+            f"--labels {text!r} has {len(items)} labels for {len(files)} --fasta files; give "
+            "one label per file, in the order of the --fasta flags"
+        )
+    labels = []
+    for item, path in zip(items, files, strict=True):
+        try:
+            value = float(item)
+        except ValueError:
+            raise ValueError(f"--labels: {item!r} (for {path}) is not a number") from None
+        if label_type == "binary" and not 0.0 <= value <= 1.0:
+            raise ValueError(
+                f"--labels: {item} (for {path}) is not a binary label in [0, 1]; for class "
+                "indices pass --label-type multiclass"
+            )
+        if label_type == "multiclass" and (value < 0 or value != round(value)):
+            raise ValueError(f"--labels: {item} (for {path}) is not a class index 0, 1, 2, ...")
+        labels.append(value)
+    return labels
+
+
+def run(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    import numpy as np
+
+    from jaxssl.data.tables import FitStats, Table, check_nucleotides, fit_tokens
+    from jaxssl.data.writer import ShardSetWriter, check_output_dir, held_out_in_train
+
+    files: list[Path] = list(args.fasta)
+    labels = parse_labels(args.labels, files, args.label_type)
+    if len(set(map(str, files))) != len(files):
+        raise ValueError(f"the same --fasta file is given twice: {[str(f) for f in files]}")
+    for frac in ("valid_fraction", "test_fraction"):
+        if not 0.0 <= getattr(args, frac) < 1.0:
+            raise ValueError(f"--{frac.replace('_', '-')} must be in [0, 1)")
+    if args.valid_fraction + args.test_fraction >= 1.0:
+        raise ValueError("--valid-fraction + --test-fraction leave no training records")
+    check_output_dir(args.out_dir, overwrite=args.overwrite, sources=files)
+
+    records = [read_fasta(path) for path in files]
+    for rec in records:
+        check_nucleotides(
+            Table(rec.path, rec.sequences, np.zeros((len(rec.names), 0)), [], rec.lines)
+        )
+
+    chroms = [[chrom_of(n) for n in rec.names] for rec in records]
+    split_by = args.split_by
+    missing = [
+        (rec, i)
+        for rec, cs in zip(records, chroms, strict=True)
+        for i, c in enumerate(cs)
+        if c is None
+    ]
+    if split_by == "auto":
+        split_by = "hash" if missing else "chrom"
+    if split_by == "chrom" and missing:
+        rec, i = missing[0]
+        raise ValueError(
+            f"{rec.path}: line {rec.lines[i]}: record name {rec.names[i]!r} carries no "
+            f"chromosome ({len(missing)} such records); --split-by chrom needs names like "
+            "chr8_12 or chr8:100-300 (use --split-by hash to split by name)"
+        )
+    valid_chroms, test_chroms = _chrom_set(args.valid_chroms), _chrom_set(args.test_chroms)
+    if valid_chroms & test_chroms:
+        raise ValueError(f"chromosomes {sorted(valid_chroms & test_chroms)} in valid and test")
+
+    if split_by == "chrom":
+        present = {c for cs in chroms for c in cs if c}
+        for flag, names in (("--valid-chroms", valid_chroms), ("--test-chroms", test_chroms)):
+            if not names & present:
+                raise ValueError(
+                    f"{flag} {getattr(args, flag[2:].replace('-', '_'))!r}: no record name "
+                    f"carries these chromosomes (the names carry {sorted(present)[:8]}); name "
+                    "held-out chromosomes that occur, or pass --split-by hash"
+                )
+
+    def split_of(name: str, chrom: str | None) -> str:
+        if split_by == "hash":
+            return hash_split(name, args.valid_fraction, args.test_fraction)
+        return "test" if chrom in test_chroms else "valid" if chrom in valid_chroms else "train"
+
+    all_lengths = Counter(len(s) for rec in records for s in rec.sequences)
+    seq_len = args.seq_len or all_lengths.most_common(1)[0][0]
+    if args.strict_length:
+        for rec in records:
+            for seq, line in zip(rec.sequences, rec.lines, strict=True):
+                if len(seq) != seq_len:
+                    raise ValueError(
+                        f"{rec.path}: line {line}: sequence of length {len(seq)}, expected "
+                        f"{seq_len} (--strict-length; drop it to crop/pad instead)"
+                    )
+
+    stats = {split: FitStats() for split in SPLITS}
+    columns: dict[str, dict[str, list]] = {
+        s: {"tokens": [], "labels": [], "chrom": [], "start": []} for s in SPLITS
+    }
+    per_file: dict[str, dict[str, int]] = {}
+    for rec, cs, label in zip(records, chroms, labels, strict=True):
+        splits = [split_of(n, c) for n, c in zip(rec.names, cs, strict=True)]
+        per_file[str(rec.path)] = {s: splits.count(s) for s in SPLITS}
+        for split in SPLITS:
+            rows = [i for i, s in enumerate(splits) if s == split]
+            if not rows:
+                continue
+            seqs = [rec.sequences[i] for i in rows]
+            col = columns[split]
+            policy = args.length_policy
+            col["tokens"].append(fit_tokens(seqs, seq_len, policy=policy, stats=stats[split]))
+            col["labels"].append(np.full((len(rows), 1), label, np.float32))
+            col["chrom"] += [cs[i] or "" for i in rows]
+            col["start"] += [start_of(rec.names[i]) for i in rows]
+    tokens = {s: np.concatenate(c["tokens"]) for s, c in columns.items() if c["tokens"]}
+    if "train" not in tokens:
+        raise ValueError(
+            f"no training records: every record fell in valid/test ({split_by} split); check "
+            "--valid-chroms/--test-chroms or the split fractions"
+        )
+    label_arr = {s: np.concatenate(columns[s]["labels"]) for s in tokens}
+    chrom_arr = {s: np.asarray(columns[s]["chrom"], object) for s in tokens}
+    start_arr = {s: np.asarray(columns[s]["start"], np.int64) for s in tokens}
+
+    metadata: dict = {
+        "kind": "fasta",
+        "files": {str(p): lab for p, lab in zip(files, labels, strict=True)},
+        "label_type": args.label_type,
+        "split_by": split_by,
+        "per_file_splits": per_file,
+        "length_policy": args.length_policy,
+        "seq_len_source": "--seq-len" if args.seq_len else "most common length",
+        "input_lengths": {str(k): v for k, v in sorted(all_lengths.items())},
+        "length_fit": {s: stats[s].as_dict() for s in tokens},
+    }
+    if split_by == "chrom":
+        metadata["split_chroms"] = {
+            "valid": sorted(valid_chroms & present),
+            "test": sorted(test_chroms & present),
+        }
+    else:
+        metadata["split_fractions"] = {"valid": args.valid_fraction, "test": args.test_fraction}
+        metadata["split_hash"] = "sha1(name)[:8] / 2**64: test < f_test <= valid < f_test+f_valid"
+    if args.dedup:
+        keep, removed = held_out_in_train(tokens)
+        for arrs in (tokens, label_arr, chrom_arr, start_arr):
+            arrs["train"] = arrs["train"][keep]
+        metadata["duplicates"] = removed
+        print(f"--dedup: removed {removed['removed_from_train']} train sequences also elsewhere")
+
+    with ShardSetWriter(
+        args.out_dir,
+        seq_len=seq_len,
+        task_names=[args.task_name],
+        command=args.command_line,
+        sources=files,
+        overwrite=args.overwrite,
+        metadata=metadata,
+    ) as writer:
+        for split in tokens:
+            writer.add_batch(
+                split,
+                tokens[split],
+                label_arr[split],
+                1.0,
+                genome=args.genome,
+                chrom=list(chrom_arr[split]),
+                start=start_arr[split],
+            )
+    m = writer.manifest
+    assert m is not None
+
+    how = (
+        f"by chromosome (valid {metadata['split_chroms']['valid']}, test "
+        f"{metadata['split_chroms']['test']})"
+        if split_by == "chrom"
+        else f"by hashed name (valid {args.valid_fraction:g}, test {args.test_fraction:g})"
+    )
+    print(f"split {how}")
+    for path, counts in per_file.items():
+        print(f"{path} (label {metadata['files'][path]:g}): {counts}")
+    for split in tokens:
+        st = stats[split]
+        print(
+            f"{split}: {len(tokens[split])} sequences -> length {seq_len} ({st.padded} padded, "
+            f"{st.cropped} cropped, {st.iupac_or_n} N/IUPAC bases, {st.invalid} non-nucleotide "
+            "characters read as N)"
+        )
+    if dup := m.metadata.get("duplicates"):
+        print(f"duplicates across splits (exact, either strand): {dup}")
+    print(f"wrote {args.out_dir}")
+    return 0
