@@ -16,6 +16,10 @@ from jaxssl.data.pipeline import load_split
 from jaxssl.sharding import to_global_batch
 from jaxssl.tokens import N
 
+# Batches dispatched before their outputs are fetched: the host prepares the next batches
+# while the device computes, without holding a whole large split's outputs on the device.
+_IN_FLIGHT = 16
+
 
 @dataclass
 class SplitPredictions:
@@ -53,7 +57,14 @@ def batched_probabilities(
     n, length = tokens_NL.shape
     processes, me = jax.process_count(), jax.process_index()
     local = batch_size // processes
-    out = []
+    out: list[np.ndarray] = []
+    in_flight: list[tuple[Any, int]] = []  # dispatched, not yet fetched: the device keeps busy
+
+    def fetch() -> None:
+        values = jax.device_get([probs for probs, _ in in_flight])
+        out.extend(np.asarray(v)[:real] for v, (_, real) in zip(values, in_flight, strict=True))
+        in_flight.clear()
+
     for lo in range(0, n, batch_size):
         chunk = tokens_NL[lo : lo + batch_size]
         real = len(chunk)
@@ -63,7 +74,10 @@ def batched_probabilities(
         probs = predict_fn(params, to_global_batch({"tokens": mine}, mesh)["tokens"])
         if processes > 1:
             probs = multihost_utils.process_allgather(probs, tiled=True)
-        out.append(np.asarray(jax.device_get(probs))[:real])
+        in_flight.append((probs, real))
+        if len(in_flight) >= _IN_FLIGHT:
+            fetch()
+    fetch()
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

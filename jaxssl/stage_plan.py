@@ -1,0 +1,364 @@
+"""The stage engine: every stage of a run resolved, budgeted and checked before any training.
+
+A run's stages are planned here in one place: each stage's config (shared sections + its own
+overrides, `train.budget_of` budgets), its data sources (`stage:` references checked by name,
+held-out splits refused, leakage screening looked at), the labels and validation classes the
+loss needs, and the stored record of what each stage's outputs depend on (stale outputs of
+another configuration are refused). Also the decisions taken between stages on validation
+scores (`run_if_better`, `select`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from ml_collections import ConfigDict
+
+from jaxssl.config import overridden_keys, resolve_stage, selection, stage_names, validate_stage
+from jaxssl.data.manifest import load_manifest
+from jaxssl.data.pipeline import load_split
+from jaxssl.datasets import StageData, parse_sources, resolve_stage_data, stage_key
+from jaxssl.errors import ConfigError, StaleStageError
+from jaxssl.objectives import get_objective
+from jaxssl.sharding import is_main_process
+from jaxssl.stored_config import (
+    differences,
+    manifest_fingerprint,
+    read_record,
+    record_hash,
+    stage_record,
+    stale_error,
+)
+
+log = logging.getLogger("jaxssl")
+
+TEACHER_OBJECTIVE = "teacher_label"
+
+
+@dataclass
+class StagePlan:
+    """One stage, resolved and checked, with what its outputs depend on."""
+
+    stage: ConfigDict
+    stage_dir: Path
+    record: dict
+
+
+@dataclass
+class RunPlan:
+    config: ConfigDict
+    workdir: Path
+    stages: list[StagePlan]
+
+
+def plan_stages(config: ConfigDict, workdir: Path) -> RunPlan:
+    """Resolves and checks every stage; raises ConfigError naming the stage's own key."""
+    names = stage_names(config)
+    stages = apply_budgets([resolve_stage(config, name) for name in names])
+    for stage in stages:  # fail on a bad value before any data loading or compilation
+        validate_stage(stage)
+    _check_stage_references(stages)
+    selection(config)
+    planned: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    out: list[StagePlan] = []
+    for i, stage in enumerate(stages):
+        overridden = overridden_keys(config, stage.stage_name)
+        fingerprints = _check_stage_data(stage, workdir, planned, overridden)
+        upstream = {
+            dep: hashes[dep] for dep in sorted(_dependencies(stage, names[:i])) if dep in hashes
+        }
+        record = stage_record(stage, fingerprints, upstream)
+        hashes[stage.stage_name] = record_hash(record)
+        planned[stage.stage_name] = str(stage.objective)
+        out.append(StagePlan(stage, workdir / stage.stage_name, record))
+    return RunPlan(config, workdir, out)
+
+
+def apply_budgets(stages: list[ConfigDict]) -> list[ConfigDict]:
+    """`train.budget_of=NAME`: this stage's maximum steps = every step of NAME's lineage.
+
+    A matched control gets the budget the method spent on the way to its final model: the
+    named stage plus every stage it was initialised from, transitively.
+    """
+    by_name = {s.stage_name: s for s in stages}
+    order = [s.stage_name for s in stages]
+    for stage in stages:
+        target = str(stage.train.get("budget_of", "") or "")
+        if not target:
+            continue
+        if target not in by_name:
+            raise ConfigError(
+                f"config.{stage.stage_name}.train.budget_of={target!r} is not a stage of this "
+                f"run ({order})"
+            )
+        total, name, seen = 0, target, set()
+        while name and name not in seen:
+            seen.add(name)
+            source = by_name[name]
+            if source.objective != TEACHER_OBJECTIVE:
+                total += int(source.train.steps)
+            name = _init_source(source, order)
+        stage.train.steps = total
+    return stages
+
+
+def _init_source(stage: ConfigDict, order: list[str]) -> str | None:
+    init = str(stage.init_from)
+    if init == "prev":
+        i = order.index(stage.stage_name)
+        return order[i - 1] if i > 0 else None
+    if init.startswith("stage:"):
+        return init.removeprefix("stage:")
+    return None
+
+
+def _dependencies(stage: ConfigDict, earlier: list[str]) -> set[str]:
+    """Earlier stages whose outputs this stage reads (weights, teacher, shard sets)."""
+    deps: set[str] = {n for n in str(stage.get("run_if_better", "") or "").split(":") if n}
+    init = _init_source(stage, [*earlier, stage.stage_name])
+    if init:
+        deps.add(init)
+    refs = [str(stage.data.extra_train)]
+    if stage.objective == TEACHER_OBJECTIVE:
+        teacher = str(stage.pseudo.teacher)
+        if teacher == "prev" and earlier:
+            deps.add(earlier[-1])
+        elif teacher.startswith("stage:"):
+            deps.add(teacher.removeprefix("stage:"))
+        refs.append(str(stage.pseudo.sources))
+    for ref in refs:
+        for item in ref.split(","):
+            if item.strip().startswith("stage:"):
+                deps.add(item.strip().removeprefix("stage:").split("@")[0])
+    return deps & set(earlier)
+
+
+def _check_stage_data(
+    stage: ConfigDict, workdir: Path, planned: dict[str, str], overridden: frozenset[str]
+) -> dict[str, str]:
+    """Resolves the stage's data sources by name; returns manifest fingerprints by path."""
+    fingerprints: dict[str, str] = {}
+    if stage.objective == TEACHER_OBJECTIVE:
+        key = stage_key(stage, "pseudo.sources", "pseudo.sources" in overridden)
+        sources = parse_sources(stage.pseudo.sources, stage.data, workdir, key, planned)
+        if not sources:
+            raise ConfigError(f"{key} is empty: list the shard sets the teacher should label")
+        teacher = str(stage.pseudo.teacher)
+        is_path = teacher not in ("prev", "") and not teacher.startswith("stage:")
+        if is_path and not Path(teacher).is_dir():
+            raise ConfigError(
+                f"{stage_key(stage, 'pseudo.teacher', 'pseudo.teacher' in overridden)}="
+                f"{teacher!r} is not a stage directory"
+            )
+    else:
+        data = resolve_stage_data(stage, workdir, planned, overridden)
+        sources = list(data.train_sources)
+        fingerprints[str(data.labeled)] = manifest_fingerprint(data.labeled)
+        if stage_uses_labels(stage):
+            check_validation_classes(stage, data)
+            check_label_values(stage, data)
+    labeled = None if stage.objective == TEACHER_OBJECTIVE else data.labeled
+    for source in sources:
+        if (Path(source.path) / "manifest.json").is_file():
+            fingerprints[f"{source.path}:{source.split}"] = manifest_fingerprint(source.path)
+            if Path(source.path) != labeled:
+                _warn_if_unscreened(stage, Path(source.path))
+    return fingerprints
+
+
+def _warn_if_unscreened(stage: ConfigDict, path: Path) -> None:
+    """A set from outside the labeled one should say how its held-out orthologs were removed."""
+    metadata = load_manifest(path).metadata or {}
+    if metadata.get("leakage") or metadata.get("kind") == "teacher_pseudo_labels":
+        return
+    log.warning(
+        "stage %s: %s records no leakage screening (manifest metadata.leakage); if it holds "
+        "windows of genomes related to the labeled set, make it with `python -m data_prep "
+        "windows ... --exclude-homologs-of LABELED_SET` or `data_prep homology` so that no "
+        "ortholog of a held-out window enters training",
+        stage.stage_name,
+        path,
+    )
+
+
+def check_validation_classes(stage: ConfigDict, data: StageData) -> None:
+    """Model selection needs both classes in the validation split (per the manifest)."""
+    if stage.loss != "binary":
+        return
+    entry = data.manifest.split(data.valid_split, where=data.labeled)
+    count = int(entry["count"])
+    positives = entry.get("positives") or []
+    missing = entry.get("missing") or [0] * len(positives)
+    single = [
+        task
+        for task, pos, miss in zip(data.manifest.task_names, positives, missing, strict=False)
+        if pos == 0 or pos == count - miss
+    ]
+    if positives and len(single) == len(positives):
+        raise ConfigError(
+            f"stage {stage.stage_name!r}: the {data.valid_split!r} split of {data.labeled} "
+            f"holds only one class for every task ({single}); model selection needs positives "
+            "and negatives. Choose other validation regions (e.g. --valid-chroms) when making "
+            "the shard set"
+        )
+    if single:
+        log.warning(
+            "stage %s: tasks %s have one class only in the %r split; their validation "
+            "metrics are undefined and left out of the mean",
+            stage.stage_name,
+            single,
+            data.valid_split,
+        )
+
+
+def check_label_values(stage: ConfigDict, data: StageData) -> None:
+    """Labels the loss can take: binary in [0, 1] (NaN = missing); multiclass class indices.
+
+    A binary label of 8 would give an unbounded negative loss; a class index beyond the
+    head's outputs would be silently clipped. Each labeled split is read once per run.
+    """
+    for source in data.train_sources:
+        if source.path != data.labeled:
+            continue
+        labels = _split_labels(data.labeled, source.split)
+        observed = labels[~np.isnan(labels)]
+        if stage.loss == "binary":
+            bad = observed[(observed < 0) | (observed > 1)]
+            expected = "binary labels in [0, 1] (NaN = missing)"
+        elif int(stage.num_classes):
+            k = int(stage.num_classes)
+            bad = observed[(observed < 0) | (observed >= k) | (observed % 1 != 0)]
+            expected = f"class indices 0..{k - 1} (config.num_classes={k})"
+        else:
+            bad = observed[(observed < 0) | (observed % 1 != 0)]
+            expected = "class indices >= 0"
+        if len(bad):
+            raise ConfigError(
+                f"stage {stage.stage_name!r}: {data.labeled} split {source.split!r} has "
+                f"labels like {np.unique(bad)[:3].tolist()}; config.loss={stage.loss!r} needs "
+                f"{expected}. Fix the labels, or choose config.loss (multiclass for class "
+                "indices)"
+            )
+
+
+_LABEL_CACHE: dict[tuple[str, str, str], np.ndarray] = {}
+
+
+def _split_labels(path: Path, split: str) -> np.ndarray:
+    key = (str(path), split, manifest_fingerprint(path))
+    if key not in _LABEL_CACHE:
+        _LABEL_CACHE.clear()  # one set at a time: a run checks the same set for every stage
+        _LABEL_CACHE[key] = load_split(path, split)["labels"]
+    return _LABEL_CACHE[key]
+
+
+def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
+    """Refuses stages whose stored outputs came from another configuration.
+
+    Stages named in `rerun` (and the stages that build on them) lose their old outputs
+    instead; a stage whose stored record equals this run's is kept, so `rerun` is safe to
+    repeat after a kill.
+    """
+    problems = []
+    replaced: set[str] = set()
+    main = is_main_process()
+    for sp in plan.stages:
+        stored = read_record(sp.stage_dir)
+        if stored is None or stored == sp.record:
+            continue
+        deps = _dependencies(sp.stage, [p.stage.stage_name for p in plan.stages])
+        if sp.stage.stage_name in rerun or deps & replaced:
+            replaced.add(sp.stage.stage_name)
+            if main:
+                print(
+                    f"jaxssl: stage {sp.stage.stage_name!r}: configuration changed and "
+                    f"rerun asked: removing {sp.stage_dir}"
+                )
+                shutil.rmtree(sp.stage_dir)
+            continue
+        problems.append(
+            stale_error(sp.stage.stage_name, sp.stage_dir, differences(stored, sp.record))
+        )
+    if problems:
+        raise StaleStageError("\n".join(str(p) for p in problems))
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("stored configs checked")
+
+
+def validation_score(result: dict) -> float | None:
+    """The selection score a stage was chosen by (its best validation evaluation)."""
+    if result.get("skipped") or "best_score" not in result:
+        return None
+    return float(result["best_score"])
+
+
+def not_better_reason(stage: ConfigDict, results: list[dict]) -> str:
+    """Why `run_if_better` = "A:B" stops this stage ("" to run it)."""
+    spec = str(stage.get("run_if_better", "") or "")
+    if not spec:
+        return ""
+    a, _, b = spec.partition(":")
+    by_name = {r["name"]: r for r in results}
+    score_a, score_b = validation_score(by_name[a]), validation_score(by_name[b])
+    if score_a is None:
+        return f"{a} did not run"
+    if score_b is not None and score_a <= score_b:
+        return (
+            f"{a} did not improve on {b} on the validation split ({score_a:.4f} <= {score_b:.4f})"
+        )
+    return ""
+
+
+def select_stage(results: list[dict], name: str, chain: list[str]) -> dict:
+    """The last stage of `chain` that improved on the one before it, reported as `name`."""
+    by_name = {r["name"]: r for r in results}
+    kept = chain[0]
+    for candidate in chain[1:]:
+        score, best = validation_score(by_name[candidate]), validation_score(by_name[kept])
+        if score is None or (best is not None and score <= best):
+            break
+        kept = candidate
+    print(f"jaxssl: {name}: kept {kept!r} (chosen on the validation split from {chain})")
+    return {
+        **{k: v for k, v in by_name[kept].items() if k not in ("name", "control_of")},
+        "name": name,
+        "objective": "selection",
+        "selected": kept,
+        "candidates": chain,
+        "control_of": "",
+    }
+
+
+def _check_stage_references(stages: list[ConfigDict]) -> None:
+    """`stage:NAME` references must name a stage that runs earlier in this run."""
+    earlier: list[str] = []
+    for stage in stages:
+        refs = {
+            f"config.{stage.stage_name}.run_if_better": ",".join(
+                f"stage:{n}" for n in str(stage.get("run_if_better", "") or "").split(":") if n
+            ),
+            f"config.{stage.stage_name}.init_from": str(stage.init_from),
+            f"config.{stage.stage_name}.pseudo.teacher": str(stage.pseudo.teacher),
+            f"config.{stage.stage_name}.data.extra_train": str(stage.data.extra_train),
+        }
+        for key, value in refs.items():
+            for item in value.split(","):
+                if item.strip().startswith("stage:"):
+                    name = item.strip().removeprefix("stage:").split("@")[0]
+                    if name not in earlier:
+                        raise ConfigError(
+                            f"{key}={value!r} names stage {name!r}, which does not run before "
+                            f"{stage.stage_name!r} (stages: {[s.stage_name for s in stages]})"
+                        )
+        earlier.append(stage.stage_name)
+
+
+def stage_uses_labels(stage: ConfigDict) -> bool:
+    return bool(getattr(get_objective(stage.objective), "uses_labels", True))
