@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_prep.from_peaks import DEFAULT_TEST, DEFAULT_VALID, _chrom_set
+from jaxssl.prep.splits import DEFAULT_TEST, DEFAULT_VALID, chrom_set
 
 # `chr` + a chromosome-like word (1, 2L, X, MT, Un, roman IV) then a separator or the end;
 # Ensembl names only in `N:start-end` form, so that an id such as `1_peak` or `chromatin_1` is
@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
             f"chromosome ({len(missing)} such records); --split-by chrom needs names like "
             "chr8_12 or chr8:100-300 (use --split-by hash to split by name)"
         )
-    valid_chroms, test_chroms = _chrom_set(args.valid_chroms), _chrom_set(args.test_chroms)
+    valid_chroms, test_chroms = chrom_set(args.valid_chroms), chrom_set(args.test_chroms)
     if valid_chroms & test_chroms:
         raise ValueError(f"chromosomes {sorted(valid_chroms & test_chroms)} in valid and test")
 

@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jaxssl.homology.carry import CarryOptions, Target, carry_labels
+    from jaxssl.homology.carry import CarryOptions, Target, carry_labels, carry_summary
 
     chains = args.chains or [None] * len(args.targets)
     if len(chains) != len(args.targets):
@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         command=args.command_line,
         overwrite=args.overwrite,
     )
+    for path in written:
+        print(carry_summary(path))
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -5,7 +5,8 @@ device and every example gets fresh randomness each step (never a mask or shift 
 and frozen). Per-example randomness comes from a single key drawn with a leading batch shape,
 which keeps the functions vectorised. Each random transform has a deterministic twin
 (``reverse_complement_where``, ``shift``) so an objective can apply the *same* transform to
-its targets or masks. Tokens follow ``jaxssl.tokens``: A=0 C=1 G=2 T=3 N=4.
+its targets or masks. Tokens follow ``jaxssl.tokens``: A=0 C=1 G=2 T=3 N=4, and so does the
+reverse complement (``jaxssl.tokens.reverse_complement``, the one definition).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxssl.tokens import NUM_BASES, N
+from jaxssl.tokens import NUM_BASES, N, reverse_complement, reverse_complement_one_hot
 
 
 def one_hot(tokens_BL: jax.Array, dtype: jnp.dtype = jnp.float32) -> jax.Array:
@@ -27,16 +28,6 @@ def one_hot(tokens_BL: jax.Array, dtype: jnp.dtype = jnp.float32) -> jax.Array:
     """
     bases = jnp.arange(NUM_BASES, dtype=tokens_BL.dtype).reshape((1,) * tokens_BL.ndim + (-1,))
     return (tokens_BL[..., None] == bases).astype(dtype)
-
-
-def complement(tokens: jax.Array) -> jax.Array:
-    """Base-wise complement (3 - t for t < 4); N and other tokens are unchanged."""
-    return jnp.where(tokens < NUM_BASES, NUM_BASES - 1 - tokens, tokens).astype(tokens.dtype)
-
-
-def reverse_complement(tokens_BL: jax.Array) -> jax.Array:
-    """Reverse complement along the last axis; an involution that leaves N in place (mirrored)."""
-    return jnp.flip(complement(tokens_BL), axis=-1)
 
 
 def reverse_complement_where(flip_B: jax.Array, tokens_BL: jax.Array) -> jax.Array:
@@ -97,13 +88,17 @@ def random_substitutions(key: jax.Array, tokens_BL: jax.Array, rate: float) -> j
     return jnp.where(hit_BL, mutated_BL, tokens_BL)
 
 
-def rc_average(fn: Callable[[jax.Array], Any], tokens_BL: jax.Array) -> Any:
+def rc_average(fn: Callable[[jax.Array], Any], x: jax.Array, *, one_hot: bool = False) -> Any:
     """Mean of ``fn`` on the sequences and on their reverse complements (a pytree of arrays).
 
-    Binding is strand-symmetric, so averaging both strands at evaluation removes the
-    strand bias a model picks up in training. Average probabilities or logits by choosing
-    what ``fn`` returns; both strands go through ``fn`` in the same compiled call.
+    The one strand average of jaxssl: prediction (hence evaluation, teachers and
+    ``python -m jaxssl predict``) and attribution use it. Binding is strand-symmetric, so
+    averaging both strands removes the strand bias a model picks up in training. Average
+    probabilities or logits by choosing what ``fn`` returns; both strands go through ``fn`` in
+    the same compiled call. ``x`` is tokens [B, L], or one-hot [B, L, 4] with ``one_hot``
+    (input gradients need a float input).
     """
-    forward = fn(tokens_BL)
-    backward = fn(reverse_complement(tokens_BL))
+    flip = reverse_complement_one_hot if one_hot else reverse_complement
+    forward = fn(x)
+    backward = fn(flip(x))
     return jax.tree.map(lambda a, b: (a + b) / 2, forward, backward)

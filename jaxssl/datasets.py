@@ -7,12 +7,14 @@ from pathlib import Path
 
 from ml_collections import ConfigDict
 
-from jaxssl.config import ConfigError
 from jaxssl.data.manifest import Manifest, load_manifest
 from jaxssl.data.pipeline import Source
+from jaxssl.errors import ConfigError
+from jaxssl.pseudo_labels import TEACHER_OBJECTIVE
+from jaxssl.toy_data import toy_homology_shards, toy_labeled_shards, toy_unlabeled_all
 
 # Stage objectives whose job is to write shard sets that later stages read as `stage:NAME`.
-SHARD_WRITING_OBJECTIVES = frozenset({"teacher_label"})
+SHARD_WRITING_OBJECTIVES = frozenset({TEACHER_OBJECTIVE})
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,6 @@ def labeled_path(data: ConfigDict) -> Path:
     """config.data.path, or the toy world's labeled reference set (built on first use)."""
     if data.path:
         return Path(data.path)
-    from jaxssl.toy_data import toy_labeled_shards
-
     return toy_labeled_shards(data.toy_world)
 
 
@@ -56,12 +56,8 @@ def _symbolic_paths(
             f"{data.path!r} is your own set; list your own shard sets in {key}"
         )
     if kind == "toy" and arg == "homology":
-        from jaxssl.toy_data import toy_homology_shards
-
         return list(toy_homology_shards(data.toy_world))
     if kind == "toy" and arg == "unlabeled":
-        from jaxssl.toy_data import toy_unlabeled_all
-
         return list(toy_unlabeled_all(data.toy_world))
     if kind == "stage":
         if workdir is None:

@@ -33,12 +33,10 @@ def make_predict_fn(
 
     def predict(params: dict[str, Any], tokens_BL: jax.Array) -> jax.Array:
         model = merge_model(graphdef, params, rest)
-        probs = probabilities(model(tokens_BL, deterministic=True), loss_type)
-        if rc_average:
-            rc_tokens_BL = augment.reverse_complement(tokens_BL)
-            probs = 0.5 * (
-                probs + probabilities(model(rc_tokens_BL, deterministic=True), loss_type)
-            )
-        return probs
+
+        def probs(tokens_BL: jax.Array) -> jax.Array:
+            return probabilities(model(tokens_BL, deterministic=True), loss_type)
+
+        return augment.rc_average(probs, tokens_BL) if rc_average else probs(tokens_BL)
 
     return predict

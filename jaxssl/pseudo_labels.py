@@ -37,6 +37,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# The objective name of a teacher pseudo-labeling stage (a job, not a training loop; its
+# runner is jaxssl.teacher.run_teacher_stage, registered in jaxssl.stages).
+TEACHER_OBJECTIVE = "teacher_label"
 HOMOLOGY_MODES = ("weight", "threshold", "teacher")
 UNLABELED_MODES = ("soft", "hard")
 LABEL_WEIGHT_PREFIX = "label_weight:"

@@ -20,13 +20,15 @@ import numpy as np
 from jax.experimental import multihost_utils
 from ml_collections import ConfigDict
 
-from jaxssl.config import overridden_keys, resolve_stage, selection, stage_names, validate_stage
+from jaxssl.config import overridden_keys, resolve_stage, selection, stage_names
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.pipeline import load_split
 from jaxssl.datasets import StageData, parse_sources, resolve_stage_data, stage_key
 from jaxssl.errors import ConfigError, StaleStageError
 from jaxssl.objectives import get_objective
 from jaxssl.sharding import is_main_process
+from jaxssl.stage_checks import validate_stage
+from jaxssl.stages import TEACHER_OBJECTIVE
 from jaxssl.stored_config import (
     differences,
     manifest_fingerprint,
@@ -37,8 +39,6 @@ from jaxssl.stored_config import (
 )
 
 log = logging.getLogger("jaxssl")
-
-TEACHER_OBJECTIVE = "teacher_label"
 
 
 @dataclass
@@ -361,4 +361,4 @@ def _check_stage_references(stages: list[ConfigDict]) -> None:
 
 
 def stage_uses_labels(stage: ConfigDict) -> bool:
-    return bool(getattr(get_objective(stage.objective), "uses_labels", True))
+    return get_objective(stage.objective).uses_labels

@@ -25,15 +25,20 @@ from ml_collections import ConfigDict
 from tqdm.auto import tqdm
 
 from jaxssl.checkpointing import read_model_spec, restore_params
-from jaxssl.config import ConfigError, register_non_training
 from jaxssl.data.manifest import MANIFEST_NAME, load_manifest
 from jaxssl.data.pipeline import load_split
 from jaxssl.data.writer import ShardSetWriter
 from jaxssl.datasets import parse_sources
+from jaxssl.errors import ConfigError
 from jaxssl.evaluate import batched_probabilities
 from jaxssl.models import build_model
 from jaxssl.predict import make_predict_fn
-from jaxssl.pseudo_labels import label_weight_field, make_pseudo_labels, trusted_tasks
+from jaxssl.pseudo_labels import (
+    TEACHER_OBJECTIVE,
+    label_weight_field,
+    make_pseudo_labels,
+    trusted_tasks,
+)
 from jaxssl.sharding import (
     batch_sharding,
     is_main_process,
@@ -43,8 +48,7 @@ from jaxssl.sharding import (
 from jaxssl.train_state import split_model
 
 log = logging.getLogger("jaxssl")
-OBJECTIVE = "teacher_label"
-register_non_training(OBJECTIVE)
+OBJECTIVE = TEACHER_OBJECTIVE
 
 
 def load_trained_model(stage_dir: Path) -> tuple[nnx.GraphDef, nnx.State, dict[str, Any], dict]:

@@ -1,13 +1,19 @@
 """DNA alphabet shared by every part of jaxssl: one uint8 per base, A=0 C=1 G=2 T=3 N=4.
 
 With this order the complement of a base token t < 4 is ``3 - t``, so reverse complement is a
-flip plus one subtraction, on host (numpy, here) and on device (``jaxssl.augment``). This
-module is numpy-only so that data preparation never imports JAX.
+flip plus one subtraction. The one definition (``reverse_complement``, and
+``reverse_complement_one_hot`` for one-hot rows) serves host and device alike: it works in
+the array's own namespace, numpy for host arrays and ``jax.numpy`` for device arrays and
+traced values inside a jit. This module never imports JAX, so data preparation does not.
 """
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import numpy as np
+
+ArrayT = TypeVar("ArrayT")  # a numpy or a JAX array: what goes in comes out
 
 ALPHABET = "ACGTN"
 A, C, G, T, N = range(5)
@@ -66,11 +72,35 @@ def decode(tokens: np.ndarray) -> str:
     return TOKEN_TO_BYTE[tokens].tobytes().decode("ascii")
 
 
-def reverse_complement(tokens: np.ndarray) -> np.ndarray:
-    """Reverse complement of tokens [..., L] along the last axis; N stays N."""
-    tokens = np.asarray(tokens)
-    comp = np.where(tokens < NUM_BASES, 3 - tokens, tokens).astype(tokens.dtype)
-    return comp[..., ::-1]
+def _namespace(x: Any) -> Any:
+    """The array module of ``x`` (the array API's ``__array_namespace__``), else numpy."""
+    return x.__array_namespace__() if hasattr(x, "__array_namespace__") else np
+
+
+def complement(tokens: ArrayT) -> ArrayT:
+    """Base-wise complement (3 - t for t < 4); N and other tokens (a mask id) are unchanged."""
+    xp = _namespace(tokens)
+    return xp.where(tokens < NUM_BASES, NUM_BASES - 1 - tokens, tokens).astype(tokens.dtype)
+
+
+def reverse_complement(tokens: ArrayT) -> ArrayT:
+    """Reverse complement of tokens [..., L] along the last axis; N stays N (mirrored).
+
+    numpy in, numpy out (a list or tuple is read as numpy); a JAX array or a traced value
+    inside a jit gives a JAX array. An involution: applying it twice returns the tokens.
+    """
+    if not hasattr(tokens, "__array_namespace__"):
+        tokens = np.asarray(tokens)
+    return _namespace(tokens).flip(complement(tokens), axis=-1)
+
+
+def reverse_complement_one_hot(x_L4: ArrayT) -> ArrayT:
+    """Reverse complement of one-hot rows [..., L, 4] (or a PWM [W, 4]) in A, C, G, T order.
+
+    Reversing the positions and the channels (A, C, G, T -> T, G, C, A) is the token
+    ``reverse_complement`` seen through ``one_hot``; an all-zero (N) row stays all zero.
+    """
+    return _namespace(x_L4).flip(x_L4, axis=(-2, -1))
 
 
 def gc_fraction(tokens: np.ndarray) -> float:

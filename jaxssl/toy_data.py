@@ -2,7 +2,10 @@
 
 Every config trains on these when ``config.data.path`` is empty, so the README's commands run
 on a fresh machine with no downloads. The world is keyed by its parameters
-(``jaxssl.toyworld.ToyWorldParams``); the shard sets by the world plus the window length.
+(``jaxssl.toyworld.ToyWorldParams``); the shard sets by the world plus the window length. They
+are built by the library functions behind `python -m data_prep` (``jaxssl.prep``,
+``jaxssl.homology.carry``); each manifest records the equivalent `data_prep` command line, so
+a set can be rebuilt by hand.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from jaxssl.data.manifest import MANIFEST_NAME
+from jaxssl.homology.carry import Target, carry_labels
+from jaxssl.prep.peaks import build_from_peaks
+from jaxssl.prep.windows import build_windows
+from jaxssl.toyworld import ToyWorldParams, ensure_toy_world, load_world_info
 
 log = logging.getLogger("jaxssl")
 
@@ -23,9 +30,7 @@ TEST_CHROMS = "chr5"
 UNLABELED_VERSION = 2
 
 
-def _world_params(toy: Any):
-    from jaxssl.toyworld import ToyWorldParams
-
+def _world_params(toy: Any) -> ToyWorldParams:
     fields = {k: v for k, v in dict(toy).items() if k != "window"}
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return ToyWorldParams(**fields)
@@ -33,17 +38,12 @@ def _world_params(toy: Any):
 
 def toy_world_dir(toy: Any) -> Path:
     """The toy world described by config.data.toy_world (generated once, then reused)."""
-    from jaxssl.toyworld import ensure_toy_world
-
     return Path(ensure_toy_world(_world_params(toy)))
 
 
-def _run_data_prep(argv: list[str]) -> None:
-    from data_prep.__main__ import main
-
-    code = main(argv)
-    if code != 0:
-        raise RuntimeError(f"`python -m data_prep {' '.join(argv)}` failed with exit code {code}")
+def _command(verb: str, *args: object) -> str:
+    """The `python -m data_prep` line that builds the same set (the manifest's provenance)."""
+    return " ".join(["python -m data_prep", verb, *map(str, args)])
 
 
 def toy_labeled_shards(toy: Any) -> Path:
@@ -53,27 +53,35 @@ def toy_labeled_shards(toy: Any) -> Path:
     out = world / "shards" / f"labeled_w{window}"
     if (out / MANIFEST_NAME).is_file():
         return out
-    from jaxssl.toyworld import load_world_info
-
     info = load_world_info(world)
+    reference = info["reference"]
+    fasta = world / "genomes" / f"{reference}.fa"
+    peaks = [world / "peaks" / f"{tf}.narrowPeak" for tf in info["tfs"]]
     log.info("toy world: preparing labeled shards in %s", out)
-    _run_data_prep(
-        [
+    build_from_peaks(
+        out,
+        fasta=fasta,
+        peaks=peaks,
+        seq_len=window,
+        valid_chroms=VALID_CHROMS,
+        test_chroms=TEST_CHROMS,
+        genome_name=reference,
+        command=_command(
             "from-peaks",
-            str(out),
+            out,
             "--fasta",
-            str(world / "genomes" / f"{info['reference']}.fa"),
+            fasta,
             "--peaks",
-            *[str(world / "peaks" / f"{tf}.narrowPeak") for tf in info["tfs"]],
+            *peaks,
             "--seq-len",
-            str(window),
+            window,
             "--valid-chroms",
             VALID_CHROMS,
             "--test-chroms",
             TEST_CHROMS,
             "--genome-name",
-            info["reference"],
-        ]
+            reference,
+        ),
     )
     return out
 
@@ -81,7 +89,7 @@ def toy_labeled_shards(toy: Any) -> Path:
 def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
     """Unlabeled windows sampled from one of the world's genomes (pre-training, teachers).
 
-    The leakage guard of `data_prep windows` screens them against the labeled set's held-out
+    The leakage guard of `build_windows` screens them against the labeled set's held-out
     data: the reference's held-out chromosomes are not sampled, and a relative's windows that
     map back into them through the true chains are dropped (counted in metadata.leakage), so
     no student or teacher sees an ortholog of a validation or test window.
@@ -92,41 +100,48 @@ def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
     out = world / "shards" / name
     if (out / MANIFEST_NAME).is_file():
         return out
-    from jaxssl.toyworld import load_world_info
-
     labeled = toy_labeled_shards(toy)
     info = load_world_info(world)
     if species not in info["species"]:
         raise ValueError(f"the toy world has no genome {species!r}; it has {info['species']}")
+    fasta = world / "genomes" / f"{species}.fa"
     if species == info["reference"]:
         # The reference's held-out chromosomes stay unseen, even without labels.
-        guard = ["--exclude-chroms", f"{VALID_CHROMS},{TEST_CHROMS}"]
+        guard: dict[str, Any] = {"exclude_chroms": [VALID_CHROMS, TEST_CHROMS]}
+        guard_flags = ["--exclude-chroms", f"{VALID_CHROMS},{TEST_CHROMS}"]
     else:
-        guard = ["--chains", str(world / "chains" / f"ref_to_{species}.chain")]
-    _run_data_prep(
-        [
+        chains = world / "chains" / f"ref_to_{species}.chain"
+        guard = {"chains": chains}
+        guard_flags = ["--chains", str(chains)]
+    build_windows(
+        out,
+        fasta=fasta,
+        seq_len=window,
+        count=count,
+        genome_name=species,
+        exclude_homologs_of=labeled,
+        **guard,
+        command=_command(
             "windows",
-            str(out),
+            out,
             "--fasta",
-            str(world / "genomes" / f"{species}.fa"),
+            fasta,
             "--seq-len",
-            str(window),
+            window,
             "--count",
-            str(count),
+            count,
             "--genome-name",
             species,
             "--exclude-homologs-of",
-            str(labeled),
-            *guard,
-        ]
+            labeled,
+            *guard_flags,
+        ),
     )
     return out
 
 
 def toy_unlabeled_all(toy: Any, count: int = 20_000) -> list[Path]:
     """Unlabeled windows from every genome of the world (reference included)."""
-    from jaxssl.toyworld import load_world_info
-
     info = load_world_info(toy_world_dir(toy))
     return [toy_unlabeled_shards(toy, species, count) for species in info["species"]]
 
@@ -134,11 +149,9 @@ def toy_unlabeled_all(toy: Any, count: int = 20_000) -> list[Path]:
 def toy_homology_shards(toy: Any) -> list[Path]:
     """The reference's training labels carried to every other genome through the true chains.
 
-    One shard set per species (`python -m data_prep homology`, leakage guard on), the data of
-    the pseudo-label pre-training stage; built once beside the labeled set it comes from.
+    One shard set per species (`carry_labels`, leakage guard on), the data of the pseudo-label
+    pre-training stage; built once beside the labeled set it comes from.
     """
-    from jaxssl.toyworld import load_world_info
-
     labeled = toy_labeled_shards(toy)
     world = toy_world_dir(toy)
     info = load_world_info(world)
@@ -148,17 +161,23 @@ def toy_homology_shards(toy: Any) -> list[Path]:
     if all((p / MANIFEST_NAME).is_file() for p in paths):
         return paths
     log.info("toy world: carrying labels by homology into %s", out)
-    _run_data_prep(
-        [
+    fastas = [world / "genomes" / f"{sp}.fa" for sp in others]
+    chains = [world / "chains" / f"ref_to_{sp}.chain" for sp in others]
+    carry_labels(
+        labeled,
+        out,
+        [Target(fasta, chain, None) for fasta, chain in zip(fastas, chains, strict=True)],
+        command=_command(
             "homology",
-            str(out),
+            out,
             "--labeled",
-            str(labeled),
+            labeled,
             "--targets",
-            *[str(world / "genomes" / f"{sp}.fa") for sp in others],
+            *fastas,
             "--chains",
-            *[str(world / "chains" / f"ref_to_{sp}.chain") for sp in others],
+            *chains,
             "--overwrite",
-        ]
+        ),
+        overwrite=True,
     )
     return paths

@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +74,7 @@ from jaxssl.stage_plan import (  # noqa: F401  (apply_budgets: part of this modu
     select_stage,
     stage_uses_labels,
 )
+from jaxssl.stages import STAGE_RUNNERS
 from jaxssl.stored_config import (
     write_record,
 )
@@ -84,16 +84,6 @@ from jaxssl.workdir_lock import WorkdirLock
 log = logging.getLogger("jaxssl")
 
 DONE_FILE = "done.json"
-
-# Stage kinds that are jobs rather than training loops (e.g. teacher pseudo-labeling).
-# Signature: runner(stage_config, stage_dir, prev_dir=..., workdir=...) -> stage result dict.
-StageRunner = Callable[..., dict]
-
-
-def _stage_runners() -> dict[str, StageRunner]:
-    from jaxssl import teacher
-
-    return {teacher.OBJECTIVE: teacher.run_teacher_stage}
 
 
 class TrainingDiverged(FloatingPointError):
@@ -160,7 +150,7 @@ def _run_planned(plan: RunPlan, quiet: bool = False) -> dict:
     prev_dir: Path | None = None
     for sp in plan.stages:
         stage, stage_dir = sp.stage, sp.stage_dir
-        runner = _stage_runners().get(stage.objective, run_training_stage)
+        runner = STAGE_RUNNERS.get(stage.objective, run_training_stage)
         result = _load_done(stage_dir)
         if result is None:
             if main:
@@ -409,9 +399,8 @@ def _build_stage(
 
     tx = make_optimizer(stage.train)
     objective = get_objective(stage.objective)(stage, graphdef, rest, tx)
-    uses_labels = getattr(objective, "uses_labels", True)
-    if hasattr(objective, "init_params"):  # objectives with heads of their own
-        params = objective.init_params(params, jax.random.PRNGKey(int(stage.seed) + 1))
+    uses_labels = objective.uses_labels
+    params = objective.init_params(params, jax.random.PRNGKey(int(stage.seed) + 1))
     state = TrainState.create(
         params, tx, jax.random.PRNGKey(int(stage.seed)), objective.init_extra(params)
     )

@@ -23,22 +23,26 @@ def test_one_hot_bases_and_unknowns():
     np.testing.assert_array_equal(np.asarray(x[0], np.float32), expected)
 
 
-def test_reverse_complement_matches_numpy_and_is_an_involution():
+def test_one_reverse_complement_on_host_on_device_and_under_jit():
     t = _tokens(0, (5, 37))
-    rc = augment.reverse_complement(t)
-    assert rc.dtype == jnp.uint8
-    np.testing.assert_array_equal(np.asarray(rc), tokens.reverse_complement(np.asarray(t)))
-    np.testing.assert_array_equal(np.asarray(augment.reverse_complement(rc)), np.asarray(t))
+    rc = tokens.reverse_complement(t)
+    assert isinstance(rc, jax.Array) and rc.dtype == jnp.uint8
+    on_host = tokens.reverse_complement(np.asarray(t))
+    assert isinstance(on_host, np.ndarray) and on_host.dtype == np.uint8
+    np.testing.assert_array_equal(np.asarray(rc), on_host)
+    np.testing.assert_array_equal(np.asarray(jax.jit(tokens.reverse_complement)(t)), on_host)
+    np.testing.assert_array_equal(np.asarray(tokens.reverse_complement(rc)), np.asarray(t))
     np.testing.assert_array_equal(
-        np.asarray(augment.reverse_complement(jnp.array([[0, 1, 4, 2, 3]], jnp.uint8))),
+        np.asarray(tokens.reverse_complement(jnp.array([[0, 1, 4, 2, 3]], jnp.uint8))),
         [[0, 1, 4, 2, 3]],  # ACNGT is its own reverse complement
     )
+    assert augment.reverse_complement is tokens.reverse_complement  # one definition
 
 
 def test_one_hot_of_rc_is_flipped_complement_channels():
     t = _tokens(1, (3, 21))
     x = augment.one_hot(t)
-    x_rc = augment.one_hot(augment.reverse_complement(t))
+    x_rc = augment.one_hot(tokens.reverse_complement(t))
     # A<->T is channel 0<->3 and C<->G is 1<->2: reversing the channel axis swaps both pairs.
     np.testing.assert_array_equal(np.asarray(x_rc), np.asarray(x[:, ::-1, ::-1]))
 

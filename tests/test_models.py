@@ -10,6 +10,7 @@ from flax import nnx
 
 from jaxssl import augment
 from jaxssl.models import build_model, count_params, default_hparams, model_names
+from jaxssl.tokens import reverse_complement
 
 TINY = {
     "deepbind": {"num_filters": 8, "filter_width": 7},
@@ -121,9 +122,9 @@ def test_zero_rows_for_n_and_rc_average_is_strand_symmetric():
     model = _tiny("basset", 101)
     tokens_BL = _tokens(4, 101)
     avg = augment.rc_average(model, tokens_BL)
-    avg_rc = augment.rc_average(model, augment.reverse_complement(tokens_BL))
+    avg_rc = augment.rc_average(model, reverse_complement(tokens_BL))
     np.testing.assert_allclose(avg, avg_rc, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(model(tokens_BL), model(augment.reverse_complement(tokens_BL)))
+    assert not np.allclose(model(tokens_BL), model(reverse_complement(tokens_BL)))
 
 
 def test_dilated_receptive_field_covers_101bp_by_default():

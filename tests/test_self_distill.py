@@ -25,7 +25,7 @@ from jaxssl.models import build_model, model_names
 from jaxssl.objectives import dino, get_objective, views
 from jaxssl.objectives.self_distill import SelfDistill, resolve_settings, step_keys
 from jaxssl.optim import make_optimizer
-from jaxssl.tokens import A, C, G, N, T, encode
+from jaxssl.tokens import A, C, G, N, T, encode, reverse_complement, reverse_complement_one_hot
 from jaxssl.train_state import TrainState, split_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,20 +74,20 @@ def views_only_objective(**settings):
 
 def test_reverse_complement_on_tokens_and_one_hot_agree_and_are_involutions():
     tokens = jnp.asarray(encode("AACGTN")[None])
-    assert np.array_equal(augment.reverse_complement(tokens)[0], encode("NACGTT"))
+    assert np.array_equal(reverse_complement(tokens)[0], encode("NACGTT"))
     x = augment.one_hot(tokens)
-    rc_x = views.reverse_complement_one_hot(x)
+    rc_x = reverse_complement_one_hot(x)
     # The channel swap is the complement: A<->T and C<->G, nothing else.
     assert np.array_equal(rc_x[0, -1], np.eye(4)[T]) and np.array_equal(rc_x[0, -3], np.eye(4)[G])
     assert np.array_equal(rc_x[0, 0], np.zeros(4))  # N stays the all-zero row
     batch = random_tokens((8, 37), n_rate=0.1)
     one_hot = augment.one_hot(batch)
     assert np.array_equal(
-        augment.one_hot(augment.reverse_complement(batch)),
-        views.reverse_complement_one_hot(one_hot),
+        augment.one_hot(reverse_complement(batch)),
+        reverse_complement_one_hot(one_hot),
     )
-    assert np.array_equal(augment.reverse_complement(augment.reverse_complement(batch)), batch)
-    twice = views.reverse_complement_one_hot(views.reverse_complement_one_hot(one_hot))
+    assert np.array_equal(reverse_complement(reverse_complement(batch)), batch)
+    twice = reverse_complement_one_hot(reverse_complement_one_hot(one_hot))
     assert np.array_equal(twice, one_hot)
 
 
@@ -142,7 +142,7 @@ def test_student_view_targets_follow_the_same_reverse_complement():
         substitution_rate=0.0,
         reverse_complement=True,
     )
-    rc = augment.reverse_complement(tokens)
+    rc = reverse_complement(tokens)
     forward = np.all(view.targets_BL == tokens, axis=1)
     flipped = np.all(view.targets_BL == rc, axis=1)
     assert np.all(forward | flipped) and forward.any() and flipped.any()

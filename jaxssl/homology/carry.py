@@ -30,7 +30,7 @@ from jaxssl.homology.mapping import (
     minimap_aligner,
     window_starts,
 )
-from jaxssl.tokens import NUM_BASES, N
+from jaxssl.tokens import N, reverse_complement
 
 log = logging.getLogger("jaxssl")
 
@@ -54,7 +54,9 @@ class CarryOptions:
     leak_min_match: float = 0.1  # a back-mapped hit this large into held-out data drops a window
     weight_by_mapq: bool = False  # example weight mapq / 60 (clipped to 1) instead of 1
     threads: int = 1
-    minimap: tuple[tuple[str, int | str], ...] = ()  # extra mappy.Aligner settings
+    # mappy.Aligner settings (those of `data_prep homology`'s --mm-* defaults; see
+    # minimap_aligner for the rest)
+    minimap: tuple[tuple[str, int | str], ...] = (("preset", "map-ont"), ("k", 13), ("w", 5))
 
 
 def reference_fasta_of(labeled: Path) -> Path:
@@ -82,8 +84,7 @@ def _gather_windows(
         inside = (pos >= 0) & (pos < len(seq))
         out[sel] = np.where(inside, seq[np.clip(pos, 0, len(seq) - 1)], N)
     flip = np.flatnonzero(minus)
-    rc = out[flip, ::-1]
-    out[flip] = np.where(rc < NUM_BASES, 3 - rc, rc)
+    out[flip] = reverse_complement(out[flip])
     return out
 
 
@@ -286,12 +287,26 @@ def carry_labels(
         finally:
             genome.close()
         _write(out, ref, target, name, carried, options, command, overwrite)
-        print(
-            f"{name}: {carried.method}, {carried.counts['written']} of "
-            f"{carried.counts['source_windows']} {options.split} windows written; counts "
-            f"{carried.counts}; leakage guard {carried.leakage}"
+        log.info(
+            "homology: %s: %s, %d of %d %s windows written",
+            name,
+            carried.method,
+            carried.counts["written"],
+            carried.counts["source_windows"],
+            options.split,
         )
     return outs
+
+
+def carry_summary(out: Path) -> str:
+    """One line on a carried set, from its manifest: what `data_prep homology` prints."""
+    meta = load_manifest(out).metadata
+    counts = meta["counts"]
+    return (
+        f"{meta['target']}: {meta['method']}, {counts['written']} of "
+        f"{counts['source_windows']} {meta['source_split']} windows written; counts "
+        f"{counts}; leakage guard {meta['leakage']}"
+    )
 
 
 def _write(

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxssl.data.manifest import load_manifest
+from jaxssl.data.reader import load_split
 from jaxssl.genome.intervals import IntervalIndex, Intervals, read_intervals
 from jaxssl.homology.chain import Chain, ChainIndex, swap_chain
 from jaxssl.homology.mapping import minimap_hits, tokens_to_strings
@@ -170,9 +172,6 @@ def minimap_backmap_leaks(
 
 def held_out_of_set(labeled: str | Path, source_split: str = "train") -> HeldOut:
     """Held-out regions of a labeled shard set on disk (every split but `source_split`)."""
-    from jaxssl.data.manifest import load_manifest
-    from jaxssl.data.reader import load_split
-
     manifest = load_manifest(labeled)
     splits = {name: load_split(labeled, name) for name in manifest.splits if name != source_split}
     labeled_cols = {"metadata": manifest.metadata, "splits": splits}

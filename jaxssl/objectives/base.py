@@ -1,14 +1,10 @@
-"""The contract between an objective and the trainer, and the objective registry."""
+"""The contract between an objective and the trainer (the registry is the package's)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import jax
-import optax
-from flax import nnx
-from ml_collections import ConfigDict
 
 from jaxssl.train_state import TrainState
 
@@ -16,53 +12,38 @@ Batch = dict[str, jax.Array]
 
 
 class Objective(Protocol):
-    """What the trainer needs from an objective.
+    """What the trainer needs from an objective; every objective implements all of it.
 
-    ``train_step`` must be pure (the trainer jits it with shardings and donates the state);
-    it returns the new state and a flat dict of scalar measurements.
+    ``train_step`` and ``eval_loss`` must be pure (the trainer jits them with shardings; the
+    train step's state is donated); the step returns the new state and a flat dict of scalar
+    measurements. An objective is built per stage as ``cls(stage_config, graphdef, rest, tx)``;
+    ``name`` and ``uses_labels`` are class attributes, so the trainer can read them from the
+    registered class before building it.
     """
 
-    name: str
+    name: ClassVar[str]
+    # True: the stage needs labels, and is selected and tested on the labeled splits' metrics.
+    # False (label-free pre-training): selected on -eval_loss over the validation split.
+    uses_labels: ClassVar[bool]
 
-    def init_extra(self, params: dict[str, Any]) -> dict[str, Any]: ...
+    def init_params(self, params: dict[str, Any], key: jax.Array) -> dict[str, Any]:
+        """The trained parameters, from the model's: with heads of the objective's own."""
+        ...
+
+    def init_extra(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Training state beside the parameters (e.g. an EMA teacher), from ``init_params``."""
+        ...
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict]: ...
 
-    def eval_params(self, state: TrainState) -> dict[str, Any]: ...
+    def eval_params(self, state: TrainState) -> dict[str, Any]:
+        """The model parameters to evaluate, checkpoint as best and fine-tune from."""
+        ...
 
+    def eval_loss(self, state: TrainState, batch: Batch, key: jax.Array) -> tuple[jax.Array, ...]:
+        """(loss total, weight total) of one batch; a split's loss is the ratio of the sums.
 
-ObjectiveFactory = Callable[
-    [ConfigDict, nnx.GraphDef, nnx.State, optax.GradientTransformation], Objective
-]
-_REGISTRY: dict[str, ObjectiveFactory] = {}
-
-
-def register_objective(name: str) -> Callable[[ObjectiveFactory], ObjectiveFactory]:
-    def wrap(factory: ObjectiveFactory) -> ObjectiveFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return wrap
-
-
-def available_objectives() -> list[str]:
-    _import_builtin()
-    return sorted(_REGISTRY)
-
-
-def get_objective(name: str) -> ObjectiveFactory:
-    _import_builtin()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown objective {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
-
-
-def _import_builtin() -> None:
-    import importlib
-
-    for module in ("supervised", "self_distill"):
-        try:
-            importlib.import_module(f"jaxssl.objectives.{module}")
-        except ModuleNotFoundError as err:
-            if err.name != f"jaxssl.objectives.{module}":
-                raise
+        Deterministic given the state and ``key`` (the trainer passes the same key at every
+        evaluation, so scores are comparable across steps); padded rows add nothing.
+        """
+        ...

@@ -24,7 +24,7 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 from jaxssl.objectives import dino, views
-from jaxssl.objectives.base import Batch, register_objective
+from jaxssl.objectives.base import Batch
 from jaxssl.optim import learning_rate_schedule
 from jaxssl.train_state import TrainState, merge_model
 
@@ -122,7 +122,6 @@ def _head_graphdefs(
     return nnx.split(mlm)[0], nnx.split(projector)[0]
 
 
-@register_objective("self_distill")
 class SelfDistill:
     """Masked-nucleotide + DINO self-distillation; params = {model, mlm_head, projector}."""
 

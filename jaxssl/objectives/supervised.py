@@ -18,25 +18,14 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 from jaxssl import augment
-from jaxssl.losses import masked_binary_cross_entropy, masked_softmax_cross_entropy
-from jaxssl.objectives.base import Batch, register_objective
+from jaxssl.config import base_config
+from jaxssl.losses import LOSS_TYPES, compute_loss, loss_sums
+from jaxssl.models import build_model
+from jaxssl.objectives.base import Batch
 from jaxssl.optim import learning_rate_schedule, make_optimizer
 from jaxssl.train_state import TrainState, merge_model, split_model
 
-LOSS_TYPES = ("binary", "multiclass")
-
-
-def compute_loss(
-    loss_type: str, logits: jax.Array, labels_BT: jax.Array, weights_BT: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    """Loss of one batch. ``weights_BT`` is per label [B, T] (the pipeline's shape) or [B].
-
-    Multiclass has one label (a class index) per example, so it takes column 0 of [B, 1].
-    """
-    if loss_type == "multiclass":
-        weights_B = weights_BT[:, 0] if weights_BT.ndim == 2 else weights_BT
-        return masked_softmax_cross_entropy(logits, labels_BT[:, 0], weights_B)
-    return masked_binary_cross_entropy(logits, labels_BT, weights_BT)
+__all__ = ["LOSS_TYPES", "Supervised", "add_noise", "benchmark_step", "compute_loss"]
 
 
 def add_noise(key: jax.Array, tokens_BL: jax.Array, noise: ConfigDict) -> jax.Array:
@@ -51,9 +40,9 @@ def add_noise(key: jax.Array, tokens_BL: jax.Array, noise: ConfigDict) -> jax.Ar
     return tokens_BL
 
 
-@register_objective("supervised")
 class Supervised:
     name = "supervised"
+    uses_labels = True
 
     def __init__(
         self,
@@ -68,6 +57,9 @@ class Supervised:
         self.noise = config.augment
         self.graphdef, self.rest, self.tx = graphdef, rest, tx
         self.schedule = learning_rate_schedule(config.train)
+
+    def init_params(self, params: dict[str, Any], key: jax.Array) -> dict[str, Any]:
+        return params  # no heads of its own: the model's parameters are the trained ones
 
     def init_extra(self, params: dict[str, Any]) -> dict[str, Any]:
         return {}
@@ -97,6 +89,13 @@ class Supervised:
         }
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
+    def eval_loss(self, state: TrainState, batch: Batch, key: jax.Array) -> tuple[jax.Array, ...]:
+        """(weighted loss sum, summed weight) of the clean batch (no noise, no dropout)."""
+        del key  # deterministic: nothing is drawn
+        model = merge_model(self.graphdef, self.eval_params(state), self.rest)
+        logits = model(batch["tokens"], deterministic=True)
+        return loss_sums(self.loss_type, logits, batch["labels"], batch["weights"])
+
 
 def benchmark_step(
     model_name: str,
@@ -111,9 +110,6 @@ def benchmark_step(
 
     Same optimizer, loss, augmentation and donation as training, on one device.
     """
-    from jaxssl.config import base_config
-    from jaxssl.models import build_model
-
     config = base_config()
     config.train.steps = 10_000
     model = build_model(

@@ -34,11 +34,6 @@ class StudentView(NamedTuple):
     masked_BL: jax.Array  # bool: positions the reconstruction loss counts (all real bases)
 
 
-def reverse_complement_one_hot(x_BL4: jax.Array) -> jax.Array:
-    """RC of one-hot input: reverse positions and channels (A,C,G,T -> T,G,C,A)."""
-    return jnp.flip(x_BL4, axis=(-2, -1))
-
-
 def mask_tokens(
     key: jax.Array,
     tokens_BL: jax.Array,

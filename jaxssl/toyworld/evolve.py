@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from jaxssl.tokens import NUM_BASES
+from jaxssl.tokens import NUM_BASES, reverse_complement
 
 from .binding import BindingModel, Sites, plant, random_starts
 from .composition import Reference, random_bases
@@ -138,9 +138,10 @@ def _indels(
 
 def _flip(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Reverse complement of a segment, origin included."""
-    out = {k: v[::-1].copy() for k, v in arrays.items()}
-    seq = out["seq"]
-    out["seq"] = np.where(seq < NUM_BASES, 3 - seq, seq).astype(np.uint8)
+    out = {
+        k: reverse_complement(v.astype(np.uint8)) if k == "seq" else v[::-1].copy()
+        for k, v in arrays.items()
+    }
     out["src_minus"] = ~out["src_minus"]
     return out
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxssl.tokens import NUM_BASES
+from jaxssl.tokens import NUM_BASES, reverse_complement_one_hot
 
 SHIPPED_MEME = Path(__file__).resolve().parents[1] / "data" / "motifs" / "toyworld_jaspar2024.meme"
 _N_PENALTY = -1e4  # log-odds of an N: no window containing one can ever look like a site
@@ -97,8 +97,9 @@ class Scorer:
         # Rescaled so the summed score is already relative; column 4 scores N.
         scaled = (llr - llr.min(axis=1, keepdims=True)) / (hi - lo)
         with_n = np.concatenate([scaled, np.full((len(llr), 1), _N_PENALTY)], axis=1)
-        # Reverse complement of a window: flip the columns and swap A<->T, C<->G (ACGT reversed).
-        rc = np.concatenate([scaled[::-1, ::-1], np.full((len(llr), 1), _N_PENALTY)], axis=1)
+        # A window's reverse complement scores against the PWM's (positions and ACGT reversed).
+        rc_scaled = reverse_complement_one_hot(scaled)
+        rc = np.concatenate([rc_scaled, np.full((len(llr), 1), _N_PENALTY)], axis=1)
         object.__setattr__(self, "_fwd", with_n.astype(np.float32))
         object.__setattr__(self, "_rev", rc.astype(np.float32))
 

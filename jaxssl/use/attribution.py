@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxssl.augment import one_hot
+from jaxssl.augment import one_hot, rc_average
 from jaxssl.tokens import NUM_BASES, decode
 from jaxssl.train_state import merge_model
 from jaxssl.use.model import Predictor
@@ -55,9 +55,9 @@ def ism(predictor: Predictor, tokens_NL: np.ndarray, *, progress: bool = True) -
 def make_onehot_logits_fn(predictor: Predictor):
     """(params, x_BL4 float32) -> logits [B, T], mean of the strand and its reverse complement.
 
-    Reverse complement of a one-hot [A, C, G, T] row is the reversed sequence with the
-    channels reversed (A<->T, C<->G). Uses the model's `_features` on one-hot input, the
-    hook `SequenceModel` subclasses implement behind token input.
+    The strand average is ``augment.rc_average`` on one-hot input (reversed positions and
+    channels: ``tokens.reverse_complement_one_hot``). Uses the model's `_features` on one-hot
+    input, the hook `SequenceModel` subclasses implement behind token input.
     """
     model_def = predictor.model
 
@@ -70,7 +70,7 @@ def make_onehot_logits_fn(predictor: Predictor):
 
         if not predictor.rc_average:
             return forward(x_BL4)
-        return 0.5 * (forward(x_BL4) + forward(x_BL4[:, ::-1, ::-1]))
+        return rc_average(forward, x_BL4, one_hot=True)
 
     return logits
 

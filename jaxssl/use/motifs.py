@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from jaxssl.tokens import N
+from jaxssl.tokens import N, reverse_complement
 from jaxssl.toyworld.motifs import Motif
+from jaxssl.use.lengths import fit
 
 PSEUDOCOUNT = 0.1
 
@@ -95,10 +96,6 @@ def activations(tokens_NL: np.ndarray, kernel_W4F: np.ndarray, bias_F: np.ndarra
     return out.astype(np.float32)
 
 
-def _reverse_complement(tokens_NL: np.ndarray) -> np.ndarray:
-    return np.where(tokens_NL < 4, 3 - tokens_NL, tokens_NL)[:, ::-1].astype(np.uint8)
-
-
 def filter_pwms(
     tokens_NL: np.ndarray,
     kernel_W4F: np.ndarray,
@@ -112,7 +109,7 @@ def filter_pwms(
     """One PWM per filter from its top-activating windows (see the module doc)."""
     tokens_NL = np.asarray(tokens_NL, np.uint8)
     if both_strands:
-        tokens_NL = np.concatenate([tokens_NL, _reverse_complement(tokens_NL)])
+        tokens_NL = np.concatenate([tokens_NL, reverse_complement(tokens_NL)])
     width, _, filters = kernel_W4F.shape
     if tokens_NL.shape[1] < width:
         raise ValueError(f"sequences of {tokens_NL.shape[1]} bp are shorter than the filters")
@@ -237,7 +234,5 @@ def match_table(
 
 def fit_for_motifs(sequences: Sequence[bytes], seq_len: int) -> np.ndarray:
     """Tokens of the sequences at the model's length (as `predict`), N rows dropped."""
-    from jaxssl.use.lengths import fit
-
     tokens, _ = fit(sequences, seq_len)
     return tokens[~(tokens == N).all(1)]

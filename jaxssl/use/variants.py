@@ -30,6 +30,7 @@ from jaxssl.tokens import N, encode
 from jaxssl.use import lengths
 from jaxssl.use.inputs import read_fasta
 from jaxssl.use.model import Predictor
+from jaxssl.use.output import atomic_path
 
 REF_MISMATCH_MODES = ("skip", "error", "genome")
 _ACGTN = set("ACGTN")
@@ -304,8 +305,6 @@ def write_vcf(vcf: str | Path, out: str | Path, scores: VariantScores, output_na
     JAXSSL_P_ALT_<t>, JAXSSL_DIFF_<t>, JAXSSL_LOR_<t>, and JAXSSL_STATUS (why a row was not
     scored). Written gzip-compressed when ``out`` ends in .gz (plain gzip, not bgzip: run
     ``bgzip`` on the plain output for tabix), atomically."""
-    from jaxssl.use.output import atomic_path
-
     fields = [("P_REF", "p_ref", "probability of the reference window")]
     fields += [("P_ALT", "p_alt", "probability of the alternative window")]
     fields += [("DIFF", "diff", "p_alt - p_ref")]
