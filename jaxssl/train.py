@@ -314,6 +314,10 @@ def merge_params(
 DEVICE_FIELDS = ("tokens", "labels", "weights", "mask")
 
 
+def _device_fields(host_batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: v for k, v in host_batch.items() if k in DEVICE_FIELDS}
+
+
 @dataclass
 class _Stage:
     """Everything one training stage works with, built once (see `_build_stage`)."""
@@ -447,6 +451,9 @@ def _restore(run: _Stage) -> bool:
     return True
 
 
+_fetch_metrics = jax.device_get  # the one device->host read of step metrics (tests count it)
+
+
 class _MetricWindow:
     """Step metrics stay on the device until a log line, evaluation or checkpoint needs them.
 
@@ -471,7 +478,7 @@ class _MetricWindow:
         if not self.pending:
             return
         steps = [s for s, _ in self.pending]
-        values = jax.device_get([m for _, m in self.pending])
+        values = _fetch_metrics([m for _, m in self.pending])
         self.pending = []
         for step, raw in zip(steps, values, strict=True):
             metrics = {k: float(v) for k, v in raw.items()}
@@ -541,10 +548,7 @@ def _train_loop(run: _Stage, resumed: bool) -> _LoopResult:
     window = _MetricWindow(run, writer, progress, total)
     started = time.perf_counter()
     for step in range(start, total if stopped_at is None else start):
-        host_batch = next(run.train_iter)
-        batch = to_global_batch(
-            {k: v for k, v in host_batch.items() if k in DEVICE_FIELDS}, run.mesh
-        )
+        batch = to_global_batch(_device_fields(next(run.train_iter)), run.mesh)
         with jax.transfer_guard("disallow"):
             run.state, metrics = run.step_fn(run.state, batch)
         done = step + 1
@@ -655,7 +659,7 @@ def _label_free_loss(run: _Stage) -> float:
     if "label_free_batches" not in run.cache:
         local = int(run.config.eval.batch_size) // jax.process_count()
         run.cache["label_free_batches"] = [
-            {k: v for k, v in b.items() if k in DEVICE_FIELDS}
+            _device_fields(b)
             for b in eval_batches(run.data.labeled, run.data.valid_split, batch_size=local)
         ]
     key = jax.random.PRNGKey(int(run.config.seed) + 2)
