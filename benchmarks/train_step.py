@@ -25,7 +25,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import jax
+# The parent process touches the device too: without this it would reserve 75 % of a GPU's
+# memory and starve the worker process that does the timing.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import jax  # noqa: E402
 import jax.numpy as jnp
 import numpy as np
 import optax

@@ -60,11 +60,12 @@ class RunPlan:
 def plan_stages(config: ConfigDict, workdir: Path) -> RunPlan:
     """Resolves and checks every stage; raises ConfigError naming the stage's own key."""
     names = stage_names(config)
-    stages = apply_budgets([resolve_stage(config, name) for name in names])
+    chosen = selection(config)
+    stages = [resolve_stage(config, name) for name in names]
+    stages = apply_budgets(apply_control_recipes(stages, chosen))
     for stage in stages:  # fail on a bad value before any data loading or compilation
         validate_stage(stage)
     _check_stage_references(stages)
-    selection(config)
     planned: dict[str, str] = {}
     hashes: dict[str, str] = {}
     out: list[StagePlan] = []
@@ -79,6 +80,37 @@ def plan_stages(config: ConfigDict, workdir: Path) -> RunPlan:
         planned[stage.stage_name] = str(stage.objective)
         out.append(StagePlan(stage, workdir / stage.stage_name, record))
     return RunPlan(config, workdir, out)
+
+
+def apply_control_recipes(
+    stages: list[ConfigDict], chosen: tuple[str, list[str]] | None = None
+) -> list[ConfigDict]:
+    """A matched control (`control_of=X`) takes X's recipe, so overriding X moves it too.
+
+    Always X's model and augmentation (noise); a control without `train.budget_of` (the same
+    stage without the extra data) also X's `train` settings and `init_from`. For
+    `control_of` = a `select` name, X is the last stage of the selection chain.
+    """
+    by_name = {s.stage_name: s for s in stages}
+    for stage in stages:
+        target = str(stage.get("control_of", "") or "")
+        if not target:
+            continue
+        if chosen is not None and target == chosen[0]:
+            target = chosen[1][-1]
+        if target not in by_name:
+            raise ConfigError(
+                f"config.{stage.stage_name}.control_of={stage.control_of!r} is not a stage (or "
+                f"the select name) of this run ({list(by_name)})"
+            )
+        method = by_name[target]
+        stage.model = ConfigDict(method.model.to_dict())
+        stage.augment = ConfigDict(method.augment.to_dict())
+        if not str(stage.train.get("budget_of", "") or ""):
+            stage.train = ConfigDict(method.train.to_dict())
+            stage.init_from = method.init_from
+            stage.init_exclude = method.init_exclude
+    return stages
 
 
 def apply_budgets(stages: list[ConfigDict]) -> list[ConfigDict]:

@@ -10,8 +10,9 @@ import pytest
 from ml_collections import ConfigDict
 
 import configs.noisy_student as noisy_student_config
+from jaxssl import stage_plan
 from jaxssl import train as train_lib
-from jaxssl.config import resolve_stage, with_stage_slots
+from jaxssl.config import resolve_stage, selection, with_stage_slots
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.pipeline import load_split
 from jaxssl.data.writer import ShardSetWriter
@@ -215,3 +216,26 @@ print("RESULT" + json.dumps({{"stages": [s["name"] for s in report["stages"]]}})
     np.testing.assert_allclose(written["labels"], expected, atol=1e-5)
     report = json.loads((tmp_path / "two" / "report.json").read_text())
     assert report["stages"][2]["metrics"]["test"]["mean"]["auroc"] > 0.5
+
+
+def test_controls_follow_overrides_of_their_method():
+    """--config.student_1.train.steps=50 moves its control too; the budget follows the lineage."""
+    config = noisy_student_config.get_config()
+    config.student_1.train.steps = 50
+    config.student_2.augment.max_shift = 7
+    names = config.stages.split(",")
+    stages = {
+        s.stage_name: s
+        for s in train_lib.apply_budgets(
+            stage_plan.apply_control_recipes(
+                [resolve_stage(config, n) for n in names], selection(config)
+            )
+        )
+    }
+    assert stages["student_1_no_pseudo"].train.steps == 50
+    assert stages["student_1_no_pseudo"].init_from == stages["student_1"].init_from
+    assert stages["student_2_no_pseudo"].augment.max_shift == 7
+    assert stages["supervised"].augment.max_shift == 7  # the kept generation's noise
+    assert stages["supervised"].init_from == ""  # still from scratch
+    assert stages["supervised"].train.steps == 400 + 400 + 50 + 400
+    assert stages["student_1_no_pseudo"].data.extra_train == ""
