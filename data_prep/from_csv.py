@@ -19,6 +19,26 @@ from pathlib import Path
 from jaxssl.data.split_files import SPLIT_STEMS, find_split_files
 
 
+def add_length_arguments(p: argparse.ArgumentParser) -> None:
+    """--seq-len / --length-policy / --strict-length, shared by the sequence-file verbs."""
+    p.add_argument(
+        "--seq-len",
+        type=int,
+        help="declared length; other lengths are cropped/padded (default: most common length)",
+    )
+    p.add_argument(
+        "--length-policy",
+        choices=["center", "left"],
+        default="center",
+        help="crop/pad around the centre (default) or keep the sequence start",
+    )
+    p.add_argument(
+        "--strict-length",
+        action="store_true",
+        help="fail instead of cropping/padding when a sequence has another length",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "from-csv",
@@ -37,22 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME=FILE",
         help="one split per flag, e.g. --split train=a.csv --split valid=b.csv (repeatable)",
     )
-    p.add_argument(
-        "--seq-len",
-        type=int,
-        help="declared length; other lengths are cropped/padded (default: most common length)",
-    )
-    p.add_argument(
-        "--length-policy",
-        choices=["center", "left"],
-        default="center",
-        help="crop/pad around the centre (default) or keep the sequence start",
-    )
-    p.add_argument(
-        "--strict-length",
-        action="store_true",
-        help="fail instead of cropping/padding when a sequence has another length",
-    )
+    add_length_arguments(p)
     p.add_argument("--sequence-column", help="name of the sequence column (default: sequence)")
     p.add_argument("--label-columns", help="comma-separated label columns (default: all others)")
     p.add_argument("--task-names", help="comma-separated names to store for the label columns")

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_prep.from_csv import add_length_arguments
 from jaxssl.prep.splits import DEFAULT_TEST, DEFAULT_VALID, chrom_set
 
 # `chr` + a chromosome-like word (1, 2L, X, MT, Un, roman IV) then a separator or the end;
@@ -74,22 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-chroms", default=DEFAULT_TEST, help=f"default {DEFAULT_TEST}")
     p.add_argument("--valid-fraction", type=float, default=0.1, help="hash split (default 0.1)")
     p.add_argument("--test-fraction", type=float, default=0.1, help="hash split (default 0.1)")
-    p.add_argument(
-        "--seq-len",
-        type=int,
-        help="declared length; other lengths are cropped/padded (default: most common length)",
-    )
-    p.add_argument(
-        "--length-policy",
-        choices=["center", "left"],
-        default="center",
-        help="crop/pad around the centre (default) or keep the sequence start",
-    )
-    p.add_argument(
-        "--strict-length",
-        action="store_true",
-        help="fail instead of cropping/padding when a sequence has another length",
-    )
+    add_length_arguments(p)
     p.add_argument(
         "--dedup",
         action="store_true",

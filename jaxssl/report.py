@@ -17,13 +17,18 @@ import numpy as np
 from jaxssl.metrics import METRIC_NAMES
 
 
-def write_report(workdir: Path, stages: list[dict]) -> Path:
-    """Writes atomically, so a reader never sees half a report."""
-    path = Path(workdir) / "report.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"stages": stages}, indent=2, default=json_default))
+def write_json_atomic(path: Path, obj: Any, *, sort_keys: bool = False) -> Path:
+    """Writes beside `path` and renames over it, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=sort_keys, default=json_default))
     os.replace(tmp, path)
     return path
+
+
+def write_report(workdir: Path, stages: list[dict]) -> Path:
+    return write_json_atomic(Path(workdir) / "report.json", {"stages": stages})
 
 
 def json_default(value: Any) -> Any:
@@ -157,11 +162,7 @@ def seed_summary(runs: list[list[dict]], seeds: list[int]) -> dict:
 
 
 def write_seed_report(workdir: Path, summary: dict) -> Path:
-    path = Path(workdir) / "report.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=json_default))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(Path(workdir) / "report.json", summary)
 
 
 def _pm(stats: dict | None) -> str:

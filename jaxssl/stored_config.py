@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ml_collections import ConfigDict
 
 from jaxssl.errors import StaleStageError
+from jaxssl.report import write_json_atomic
 
 STORED_CONFIG_FILE = "stage_config.json"
 
@@ -72,11 +72,7 @@ def read_record(stage_dir: Path) -> dict | None:
 
 
 def write_record(stage_dir: Path, record: dict) -> None:
-    stage_dir = Path(stage_dir)
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    tmp = stage_dir / (STORED_CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-    os.replace(tmp, stage_dir / STORED_CONFIG_FILE)
+    write_json_atomic(Path(stage_dir) / STORED_CONFIG_FILE, record, sort_keys=True)
 
 
 def differences(stored: dict, current: dict, limit: int = 8) -> list[str]:

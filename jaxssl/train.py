@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -52,8 +51,8 @@ from jaxssl.predict import make_predict_fn
 from jaxssl.report import (
     format_seed_table,
     format_table,
-    json_default,
     seed_summary,
+    write_json_atomic,
     write_report,
     write_seed_report,
 )
@@ -201,10 +200,7 @@ def _load_done(stage_dir: Path) -> dict | None:
 
 
 def _write_done(stage_dir: Path, result: dict) -> None:
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    tmp = stage_dir / (DONE_FILE + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=json_default))
-    os.replace(tmp, stage_dir / DONE_FILE)
+    write_json_atomic(stage_dir / DONE_FILE, result)
 
 
 def _after_step(stage_name: str, step: int) -> None:
