@@ -90,3 +90,48 @@ def test_your_own_data_runs(tmp_path):
     assert (tmp_path / "run" / "supervised" / "test_roc_pr.png").is_file()
     text = outputs_text(nb)
     assert "label:CTCF" in text and "auprc" in text and has_image(nb)
+
+
+def _colab_links():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("colab_links", NOTEBOOKS / "colab_links.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "https://github.com/someone/jaxssl-fork.git",
+        "git@github.com:someone/jaxssl-fork.git",
+        "https://github.com/someone/jaxssl-fork",
+    ],
+)
+def test_colab_links_read_the_github_remote(remote):
+    assert _colab_links().repo_from_remote(remote + "\n") == "someone/jaxssl-fork"
+
+
+def test_colab_links_refuse_a_remote_colab_cannot_open():
+    with pytest.raises(ValueError, match="not a GitHub repository"):
+        _colab_links().repo_from_remote("https://gitlab.com/someone/jaxssl.git")
+
+
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "your_own_data.ipynb"])
+def test_colab_links_point_badge_and_clone_at_one_repository(name):
+    links = _colab_links()
+    text = (NOTEBOOKS / name).read_text()
+    pointed = links.point(text, "someone/fork", "dev")
+    nb = nbformat.reads(pointed, as_version=4)
+    nbformat.validate(nb)
+    assert COLAB.findall(nb.cells[0].source) == [("someone/fork", f"notebooks/{name}")]
+    assert "/blob/dev/notebooks/" in nb.cells[0].source
+    setup = next(c.source for c in nb.cells if c.cell_type == "code")
+    assert 'REPO_URL = "https://github.com/someone/fork"' in setup
+    assert 'REPO_BRANCH = "dev"' in setup
+    compile(setup, name, "exec")
+    # Only the two strings changed, and pointing again is a no-op.
+    assert len(pointed.splitlines()) == len(text.splitlines())
+    assert links.point(pointed, "someone/fork", "dev") == pointed
+    assert links.targets(text) == {("OWNER/jaxssl", "main")}
