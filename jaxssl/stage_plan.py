@@ -30,6 +30,7 @@ from jaxssl.sharding import is_main_process
 from jaxssl.stage_checks import validate_stage
 from jaxssl.stages import TEACHER_OBJECTIVE
 from jaxssl.stored_config import (
+    canonical_record,
     differences,
     manifest_fingerprint,
     read_record,
@@ -303,8 +304,9 @@ def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
     main = is_main_process()
     for sp in plan.stages:
         stored = read_record(sp.stage_dir)
-        if stored is None or stored == sp.record:
+        if stored is None or canonical_record(stored) == sp.record:
             continue
+        stored = canonical_record(stored)
         deps = _dependencies(sp.stage, [p.stage.stage_name for p in plan.stages])
         if sp.stage.stage_name in rerun or deps & replaced:
             replaced.add(sp.stage.stage_name)

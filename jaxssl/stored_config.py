@@ -47,17 +47,50 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): tree}
 
 
+# Settings that name directories ("DIR[:SPLIT][@P],..."): stored with each existing directory
+# spelled as its absolute path, so `runs/x` and `/home/me/runs/x` are one setting.
+PATH_KEYS = frozenset(
+    {"data.path", "data.extra_train", "init_from", "pseudo.teacher", "pseudo.sources"}
+)
+
+
+def canonical_paths(text: str) -> str:
+    """Each comma-separated entry's directory (before ':' or '@') as an absolute path.
+
+    Entries that are not existing directories (``toy:unlabeled``, ``prev``, ``stage:NAME``)
+    are kept as written.
+    """
+    entries = []
+    for entry in str(text).split(","):
+        cut = min((i for i in (entry.find(":"), entry.find("@")) if i >= 0), default=len(entry))
+        head, tail = entry[:cut].strip(), entry[cut:]
+        if head and Path(head).is_dir():
+            head = str(Path(head).resolve())
+        entries.append(head + tail)
+    return ",".join(entries)
+
+
 def stage_record(
     stage: ConfigDict, data_fingerprints: dict[str, str], upstream: dict[str, str]
 ) -> dict:
     """What a stage's outputs depend on (JSON-ready, canonical)."""
     settings = {
-        k: v
+        k: canonical_paths(v) if k in PATH_KEYS and isinstance(v, str) else v
         for k, v in flatten(json.loads(stage.to_json_best_effort())).items()
         if k not in IGNORED_KEYS and k != "stage_name"
     }
-    data = dict(sorted(data_fingerprints.items()))
+    data = dict(sorted((canonical_paths(k), v) for k, v in data_fingerprints.items()))
     return {"config": settings, "data": data, "upstream": upstream}
+
+
+def canonical_record(record: dict) -> dict:
+    """A stored record with its paths canonical (records written before paths were)."""
+    config = {
+        k: canonical_paths(v) if k in PATH_KEYS and isinstance(v, str) else v
+        for k, v in record.get("config", {}).items()
+    }
+    data = {canonical_paths(k): v for k, v in record.get("data", {}).items()}
+    return {**record, "config": config, "data": data}
 
 
 def record_hash(record: dict) -> str:

@@ -560,3 +560,30 @@ def test_rerun_of_an_unknown_stage_is_refused(motif_data, tmp_path):
     with pytest.raises(ConfigError, match=r"config\.rerun names \['supervisd'\]"):
         train_lib.train_and_evaluate(config, tmp_path)
     assert not (tmp_path / "supervised").exists()
+
+
+def test_one_data_set_spelled_two_ways_is_one_setting(motif_data, tmp_path, monkeypatch):
+    """A relative and an absolute spelling of the same shard set do not make a stage stale,
+    including records written before paths were stored absolute."""
+    from jaxssl.stage_plan import check_stored_configs, plan_stages
+    from jaxssl.stored_config import write_record
+
+    monkeypatch.chdir(motif_data.parent)
+    relative = plan_stages(_config(Path(motif_data.name), 4), tmp_path / "w")
+    absolute = plan_stages(_config(motif_data.resolve(), 4), tmp_path / "w")
+    (record,) = [sp.record for sp in relative.stages]
+    assert record == absolute.stages[0].record
+    assert record["config"]["data.path"] == str(motif_data.resolve())
+    # An older record spelled the path as it was typed: still the same stage.
+    stage_dir = absolute.stages[0].stage_dir
+    stage_dir.mkdir(parents=True)
+    old = {**record, "config": {**record["config"], "data.path": motif_data.name}}
+    old["data"] = {
+        k.replace(str(motif_data.resolve()), motif_data.name): v for k, v in record["data"].items()
+    }
+    write_record(stage_dir, old)
+    check_stored_configs(absolute, rerun=set())
+    # Another data set is still refused, by name.
+    other = make_motif_shards(tmp_path / "other", seed=1)
+    with pytest.raises(StaleStageError, match="config.data.path"):
+        check_stored_configs(plan_stages(_config(other, 4), tmp_path / "w"), rerun=set())
