@@ -31,12 +31,14 @@ from jaxssl.stage_checks import validate_stage
 from jaxssl.stages import TEACHER_OBJECTIVE
 from jaxssl.stored_config import (
     canonical_record,
+    default_settings,
     differences,
     manifest_fingerprint,
     read_record,
     record_hash,
     stage_record,
     stale_error,
+    without_added_defaults,
 )
 
 log = logging.getLogger("jaxssl")
@@ -302,11 +304,22 @@ def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
     problems = []
     replaced: set[str] = set()
     main = is_main_process()
+    defaults = default_settings()
+    kept: dict[str, str] = {}  # stage -> hash of the record its dependents must name
     for sp in plan.stages:
+        upstream = {dep: kept.get(dep, h) for dep, h in sp.record["upstream"].items()}
+        sp.record = {**sp.record, "upstream": upstream}
         stored = read_record(sp.stage_dir)
-        if stored is None or canonical_record(stored) == sp.record:
+        if stored is not None:
+            stored = canonical_record(stored)
+            current = without_added_defaults(sp.record, stored, defaults)
+            if stored == current:
+                # Keep the stored record (settings added since keep their old behaviour), so
+                # the stages built on this one still name the hash they were made with.
+                sp.record = stored
+        kept[sp.stage.stage_name] = record_hash(sp.record)
+        if stored is None or stored == sp.record:
             continue
-        stored = canonical_record(stored)
         deps = _dependencies(sp.stage, [p.stage.stage_name for p in plan.stages])
         if sp.stage.stage_name in rerun or deps & replaced:
             replaced.add(sp.stage.stage_name)
@@ -318,7 +331,7 @@ def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
                 shutil.rmtree(sp.stage_dir)
             continue
         problems.append(
-            stale_error(sp.stage.stage_name, sp.stage_dir, differences(stored, sp.record))
+            stale_error(sp.stage.stage_name, sp.stage_dir, differences(stored, current))
         )
     if problems:
         raise StaleStageError("\n".join(str(p) for p in problems))

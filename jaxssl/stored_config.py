@@ -17,6 +17,7 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
+from jaxssl.config import base_config
 from jaxssl.errors import StaleStageError
 from jaxssl.report import write_json_atomic
 
@@ -81,6 +82,25 @@ def stage_record(
     }
     data = dict(sorted((canonical_paths(k), v) for k, v in data_fingerprints.items()))
     return {"config": settings, "data": data, "upstream": upstream}
+
+
+def default_settings() -> dict[str, Any]:
+    """Every shared setting at its default, flattened as in a record."""
+    return flatten(json.loads(base_config().to_json_best_effort()))
+
+
+def without_added_defaults(current: dict, stored: dict, defaults: dict[str, Any]) -> dict:
+    """``current`` minus the settings the stored record predates that are at their defaults.
+
+    A setting added to jaxssl after a stage ran (e.g. a new augmentation, off by default)
+    does not change what that stage did, so it must not make the stage stale.
+    """
+    config = {
+        k: v
+        for k, v in current["config"].items()
+        if k in stored.get("config", {}) or k not in defaults or v != defaults[k]
+    }
+    return {**current, "config": config}
 
 
 def canonical_record(record: dict) -> dict:

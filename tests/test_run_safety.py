@@ -587,3 +587,28 @@ def test_one_data_set_spelled_two_ways_is_one_setting(motif_data, tmp_path, monk
     other = make_motif_shards(tmp_path / "other", seed=1)
     with pytest.raises(StaleStageError, match="config.data.path"):
         check_stored_configs(plan_stages(_config(other, 4), tmp_path / "w"), rerun=set())
+
+
+def test_a_setting_added_since_a_stage_ran_keeps_it_and_its_dependents(motif_data, tmp_path):
+    """Records written before a setting existed (at its default) still match, and the stage
+    built on them still names the upstream hash it was made with."""
+    from jaxssl.stage_plan import check_stored_configs, plan_stages
+    from jaxssl.stored_config import record_hash, write_record
+
+    config = _two_stage_config(motif_data, init_from="prev")
+    plan = plan_stages(config, tmp_path / "w")
+    first, second = plan.stages
+    assert second.record["upstream"]  # second builds on first
+    old_first = {**first.record, "config": dict(first.record["config"])}
+    del old_first["config"]["augment.insertion_prob"]  # written before EvoAug existed
+    old_second = {**second.record, "upstream": {first.stage.stage_name: record_hash(old_first)}}
+    for sp, record in ((first, old_first), (second, old_second)):
+        sp.stage_dir.mkdir(parents=True)
+        write_record(sp.stage_dir, record)
+    check_stored_configs(plan, rerun=set())  # nothing stale
+    assert plan.stages[1].record["upstream"] == old_second["upstream"]
+    # The same setting away from its default is a change, named.
+    changed = _two_stage_config(motif_data, init_from="prev")
+    changed.augment.insertion_prob = 0.5
+    with pytest.raises(StaleStageError, match="augment.insertion_prob"):
+        check_stored_configs(plan_stages(changed, tmp_path / "w"), rerun=set())
