@@ -1,8 +1,17 @@
 """`from-fasta`: labeled FASTA files (one label per file, e.g. peaks vs background) -> shard set.
 
-Each --fasta file gets the label at the same place in --labels (``--fasta pos.fa --fasta neg.fa
---labels 1,0``): binary labels in [0, 1] for one task (--task-name), or class indices with
---label-type multiclass. Files may be gzip-compressed.
+Labels, one of two ways:
+- per file: each --fasta file gets the label at the same place in --labels (``--fasta pos.fa
+  --fasta neg.fa --labels 1,0``), one task (--task-name);
+- a multi-task table: ``--label-table labels.tsv`` (CSV or TSV, gzip ok; delimiter from the
+  header line), a header then one row per record: the record name (the header's first word;
+  column --name-column, default the first) and one column per task, named in the header.
+  Empty, NA, NaN, '.' = not measured: stored as NaN, which every loss skips (weight 0 for that
+  task only). Every FASTA record must have a row (refused naming the FASTA file, line and
+  record otherwise); rows without a record are counted; a name given twice, a row of the wrong
+  width or a value that is not a number is refused naming the table's line and column.
+Binary labels in [0, 1], or class indices with --label-type multiclass. Files may be
+gzip-compressed.
 
 Splits. When every record name carries a chromosome (``chr8_12``, ``chr8:100-300``,
 ``chr8-5``, or Ensembl ``8:100-300``) whole chromosomes are held out: valid chr7, test chr8 +
@@ -55,10 +64,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="a FASTA file (gzip ok); repeat once per file",
     )
-    p.add_argument(
-        "--labels", required=True, help="comma-separated label per --fasta, in order, e.g. 1,0"
+    labels = p.add_mutually_exclusive_group(required=True)
+    labels.add_argument("--labels", help="comma-separated label per --fasta, in order, e.g. 1,0")
+    labels.add_argument(
+        "--label-table",
+        type=Path,
+        help="CSV/TSV: record name, then one column per task (empty/NA = missing)",
     )
-    p.add_argument("--task-name", default="label", help="name of the task (default: label)")
+    p.add_argument(
+        "--name-column", help="--label-table: column of record names (default: the first)"
+    )
+    p.add_argument(
+        "--task-name", help="--labels: name of the task (default: label); a table names its own"
+    )
     p.add_argument(
         "--label-type",
         choices=["binary", "multiclass"],
@@ -187,6 +205,131 @@ def parse_labels(text: str, files: list[Path], label_type: str) -> list[float]:
     return labels
 
 
+@dataclass
+class LabelTable:
+    """Labels of a multi-task table: task names, and per record name its row and line."""
+
+    path: Path
+    tasks: list[str]
+    rows: dict[str, tuple[list[float], int]]
+
+
+def read_label_table(path: Path, name_column: str | None = None) -> LabelTable:
+    """A header-first CSV/TSV of record name + one column per task (see the module doc)."""
+    import csv
+    import math
+
+    from jaxssl.data.tables import MISSING, READ_ERRORS, open_text, read_error
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such label table (--label-table)")
+    rows: dict[str, tuple[list[float], int]] = {}
+    lineno = 0
+    try:
+        with open_text(path) as f:
+            header_line = f.readline()
+            lineno = 1
+            delimiter = "\t" if "\t" in header_line else ","
+            header = [h.strip() for h in next(csv.reader([header_line], delimiter=delimiter), [])]
+            if len(header) < 2:
+                raise ValueError(
+                    f"{path}: line 1: header {header}; expected the record-name column and at "
+                    "least one task column, e.g. 'name,CTCF,RAD21' (tab or comma separated)"
+                )
+            if name_column is not None and name_column not in header:
+                raise ValueError(f"{path}: line 1: no column {name_column!r} in {header}")
+            name_idx = header.index(name_column) if name_column is not None else 0
+            task_idx = [i for i in range(len(header)) if i != name_idx]
+            tasks = [header[i] for i in task_idx]
+            if dup := sorted({t for t in tasks if tasks.count(t) > 1}):
+                raise ValueError(f"{path}: line 1: task columns {dup} named twice")
+            for lineno, row in enumerate(csv.reader(f, delimiter=delimiter), start=2):
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if len(row) != len(header):
+                    raise ValueError(
+                        f"{path}: line {lineno}: {len(row)} fields, the header has "
+                        f"{len(header)} ({delimiter!r}-separated: {header})"
+                    )
+                name = row[name_idx].strip()
+                if not name:
+                    raise ValueError(f"{path}: line {lineno}: empty record name")
+                if name in rows:
+                    raise ValueError(
+                        f"{path}: line {lineno}: record {name!r} again (first on line "
+                        f"{rows[name][1]}); give each record one row"
+                    )
+                values = []
+                for i in task_idx:
+                    text = row[i].strip()
+                    try:
+                        value = math.nan if text.lower() in MISSING else float(text)
+                    except ValueError:
+                        value = None
+                    if value is None or math.isinf(value):
+                        raise ValueError(
+                            f"{path}: line {lineno}: task {header[i]!r} of {name!r} is "
+                            f"{text!r}; expected a number (empty or NA for not measured)"
+                        ) from None
+                    values.append(value)
+                rows[name] = (values, lineno)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except READ_ERRORS as err:
+        raise read_error(path, lineno, err) from None
+    if not rows:
+        raise ValueError(f"{path}: no rows after the header; expected one row per record")
+    return LabelTable(path, tasks, rows)
+
+
+def table_labels(table: LabelTable, records: list[Records], label_type: str) -> list:
+    """float32 [n, tasks] labels of every file's records, looked up by name and checked."""
+    import numpy as np
+
+    from jaxssl.data.tables import Table, check_labels
+
+    out = []
+    for rec in records:
+        missing = [
+            (n, line) for n, line in zip(rec.names, rec.lines, strict=True) if n not in table.rows
+        ]
+        if missing:
+            name, line = missing[0]
+            raise ValueError(
+                f"{rec.path}: line {line}: record {name!r} has no row in {table.path} "
+                f"({len(missing)} of {len(rec.names)} records of this file have none); the "
+                "table's name column must hold the header's first word of every record"
+            )
+        out.append(np.asarray([table.rows[n][0] for n in rec.names], np.float32))
+    names = list(table.rows)
+    check_labels(
+        Table(
+            table.path,
+            [b""] * len(names),
+            np.asarray([table.rows[n][0] for n in names], np.float32),
+            table.tasks,
+            [table.rows[n][1] for n in names],
+        ),
+        label_type,
+    )
+    return out
+
+
+def table_metadata(table: LabelTable, records: list[Records], labels: list) -> dict:
+    """Where the labels came from, and how many are missing per task."""
+    import numpy as np
+
+    used = {n for rec in records for n in rec.names}
+    stacked = np.concatenate(labels)
+    return {
+        "label_table": str(table.path),
+        "missing_labels": {
+            t: int(np.isnan(stacked[:, j]).sum()) for j, t in enumerate(table.tasks)
+        },
+        "table_rows_without_record": sum(n not in used for n in table.rows),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     from collections import Counter
 
@@ -196,7 +339,21 @@ def run(args: argparse.Namespace) -> int:
     from jaxssl.data.writer import ShardSetWriter, check_output_dir, held_out_in_train
 
     files: list[Path] = list(args.fasta)
-    labels = parse_labels(args.labels, files, args.label_type)
+    table = None
+    if args.label_table is not None:
+        if args.task_name is not None:
+            raise ValueError(
+                "--task-name names the task of --labels; a --label-table names its tasks in "
+                "its header"
+            )
+        table = read_label_table(args.label_table, args.name_column)
+        labels = [float("nan")] * len(files)
+        task_names = table.tasks
+    else:
+        if args.name_column is not None:
+            raise ValueError("--name-column needs --label-table")
+        labels = parse_labels(args.labels, files, args.label_type)
+        task_names = [args.task_name or "label"]
     if len(set(map(str, files))) != len(files):
         raise ValueError(f"the same --fasta file is given twice: {[str(f) for f in files]}")
     for frac in ("valid_fraction", "test_fraction"):
@@ -204,13 +361,21 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{frac.replace('_', '-')} must be in [0, 1)")
     if args.valid_fraction + args.test_fraction >= 1.0:
         raise ValueError("--valid-fraction + --test-fraction leave no training records")
-    check_output_dir(args.out_dir, overwrite=args.overwrite, sources=files)
+    sources = files if table is None else [*files, table.path]
+    check_output_dir(args.out_dir, overwrite=args.overwrite, sources=sources)
 
     records = [read_fasta(path) for path in files]
     for rec in records:
         check_nucleotides(
             Table(rec.path, rec.sequences, np.zeros((len(rec.names), 0)), [], rec.lines)
         )
+    if table is not None:
+        record_labels = table_labels(table, records, args.label_type)
+    else:
+        record_labels = [
+            np.full((len(rec.names), 1), label, np.float32)
+            for rec, label in zip(records, labels, strict=True)
+        ]
 
     chroms = [[chrom_of(n) for n in rec.names] for rec in records]
     split_by = args.split_by
@@ -264,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
         s: {"tokens": [], "labels": [], "chrom": [], "start": []} for s in SPLITS
     }
     per_file: dict[str, dict[str, int]] = {}
-    for rec, cs, label in zip(records, chroms, labels, strict=True):
+    for rec, cs, rec_labels in zip(records, chroms, record_labels, strict=True):
         splits = [split_of(n, c) for n, c in zip(rec.names, cs, strict=True)]
         per_file[str(rec.path)] = {s: splits.count(s) for s in SPLITS}
         for split in SPLITS:
@@ -275,7 +440,7 @@ def run(args: argparse.Namespace) -> int:
             col = columns[split]
             policy = args.length_policy
             col["tokens"].append(fit_tokens(seqs, seq_len, policy=policy, stats=stats[split]))
-            col["labels"].append(np.full((len(rows), 1), label, np.float32))
+            col["labels"].append(rec_labels[rows])
             col["chrom"] += [cs[i] or "" for i in rows]
             col["start"] += [start_of(rec.names[i]) for i in rows]
     tokens = {s: np.concatenate(c["tokens"]) for s, c in columns.items() if c["tokens"]}
@@ -290,13 +455,16 @@ def run(args: argparse.Namespace) -> int:
 
     metadata: dict = {
         "kind": "fasta",
-        "files": {str(p): lab for p, lab in zip(files, labels, strict=True)},
+        "files": {str(p): lab for p, lab in zip(files, labels, strict=True)}
+        if table is None
+        else [str(p) for p in files],
         "label_type": args.label_type,
         "split_by": split_by,
         "per_file_splits": per_file,
         "length_policy": args.length_policy,
         "seq_len_source": "--seq-len" if args.seq_len else "most common length",
         "input_lengths": {str(k): v for k, v in sorted(all_lengths.items())},
+        **(table_metadata(table, records, record_labels) if table is not None else {}),
         "length_fit": {s: stats[s].as_dict() for s in tokens},
     }
     if split_by == "chrom":
@@ -317,9 +485,9 @@ def run(args: argparse.Namespace) -> int:
     with ShardSetWriter(
         args.out_dir,
         seq_len=seq_len,
-        task_names=[args.task_name],
+        task_names=task_names,
         command=args.command_line,
-        sources=files,
+        sources=sources,
         overwrite=args.overwrite,
         metadata=metadata,
     ) as writer:
@@ -344,13 +512,20 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"split {how}")
     for path, counts in per_file.items():
-        print(f"{path} (label {metadata['files'][path]:g}): {counts}")
+        label = f"label {metadata['files'][path]:g}" if table is None else "labels from the table"
+        print(f"{path} ({label}): {counts}")
     for split in tokens:
         st = stats[split]
         print(
             f"{split}: {len(tokens[split])} sequences -> length {seq_len} ({st.padded} padded, "
             f"{st.cropped} cropped, {st.iupac_or_n} N/IUPAC bases, {st.invalid} non-nucleotide "
             "characters read as N)"
+        )
+    if table is not None:
+        print(
+            f"labels of {len(task_names)} tasks from {table.path}; missing (NaN, skipped by the "
+            f"loss): {m.metadata['missing_labels']}; table rows without a record: "
+            f"{m.metadata['table_rows_without_record']}"
         )
     if dup := m.metadata.get("duplicates"):
         print(f"duplicates across splits (exact, either strand): {dup}")

@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         "strands) that activate it above --threshold x its maximum. Written as MEME (--out) with "
         "a table (--table, default OUT.tsv) of each filter's best --top database matches by a "
         "Tomtom-like score: Pearson r of the aligned, centred PPM columns over offsets and both "
-        "strands, times overlap / the shorter width (see jaxssl.use.motifs).",
+        "strands, times overlap / the shorter width, with p-, E- and q-values against column-"
+        "permuted filters (see jaxssl.use.motifs).",
     )
     _model_args(p)
     _input_args(p)
@@ -154,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top", type=int, default=3, help="matches per filter in the table")
     p.add_argument("--min-overlap", type=int, default=5, help="columns an alignment must share")
+    p.add_argument(
+        "--null-size",
+        type=int,
+        default=20000,
+        help="null scores per filter for p/E/q-values: column permutations of the filter x "
+        "database motifs (default 20000: p >= 5e-5; 0 = no p-values, faster)",
+    )
     p.add_argument("--out", type=Path, required=True, help="motifs.meme")
     p.add_argument("--table", type=Path, help="matches table (.tsv/.parquet; default OUT.tsv)")
     p.set_defaults(func=run_motifs)
@@ -290,7 +298,9 @@ def run_motifs(args: argparse.Namespace) -> int:
             both_strands=args.rc_average,
             names=names,
         )
-    table = motifs.match_table(pwms, database, top=args.top, min_overlap=args.min_overlap)
+    table = motifs.match_table(
+        pwms, database, top=args.top, min_overlap=args.min_overlap, null_size=args.null_size
+    )
     with atomic_text(args.out) as f:
         f.write(motifs.meme_text(pwms))
     table_path = args.table or args.out.with_name(args.out.name + ".tsv")
@@ -304,7 +314,8 @@ def run_motifs(args: argparse.Namespace) -> int:
         if table["match1_id"][row]:
             print(
                 f"  {table['filter'][row]}: {table['match1_name'][row]} "
-                f"({table['match1_id'][row]}, score {table['match1_score'][row]:.2f})"
+                f"({table['match1_id'][row]}, score {table['match1_score'][row]:.2f}, "
+                f"E {table['match1_e'][row]:.2g})"
             )
     print(f"wrote {args.out} and {table_path}")
     return 0

@@ -157,3 +157,62 @@ def test_ctcf_chipseq_fasta_splits_by_chromosome(tmp_path):
     assert sum(s["count"] for s in m.splits.values()) == 4000 + 4536
     test = load_split(out, "test")
     assert {str(c) for c in test["chrom"]} == {"chr8", "chr9"}
+
+
+def test_multi_task_label_table_with_missing_labels(tmp_path, capsys):
+    a = fasta(tmp_path / "a.fa", {"chr1_1": "ACGTACGTAC", "chr8_1": "CCCCCCCCCC"})
+    b = fasta(tmp_path / "b.fa.gz", {"chr2_1": "GGGGGGGGGG", "chr7_1": "TTTTTTTTTT"}, gz=True)
+    table = tmp_path / "labels.tsv"
+    table.write_text(
+        "record\tCTCF\tRAD21\n"
+        "chr1_1\t1\t0\n"
+        "chr2_1\t0\tNA\n"  # RAD21 not measured for this record
+        "chr8_1\t1\t1\n"
+        "chr7_1\t0\t\n"
+        "chr5_9\t1\t1\n"  # a row without a record: counted, not an error
+    )
+    out = tmp_path / "out"
+    argv = ["from-fasta", str(out), "--fasta", str(a), "--fasta", str(b)]
+    assert main([*argv, "--label-table", str(table)]) == 0
+    m = load_manifest(out)
+    assert m.task_names == ["CTCF", "RAD21"]
+    assert m.metadata["missing_labels"] == {"CTCF": 0, "RAD21": 2}
+    assert m.metadata["table_rows_without_record"] == 1
+    train = load_split(out, "train")
+    np.testing.assert_array_equal(train["labels"], [[1, 0], [0, np.nan]])
+    assert [str(c) for c in train["chrom"]] == ["chr1", "chr2"]
+    np.testing.assert_array_equal(load_split(out, "test")["labels"], [[1, 1]])
+    assert "missing (NaN, skipped by the loss)" in capsys.readouterr().out
+
+    # A CSV with the names in another column, chosen by --name-column.
+    csv = tmp_path / "labels.csv"
+    csv.write_text("CTCF,name\n1,chr1_1\n0,chr2_1\n1,chr8_1\n0,chr7_1\n")
+    out2 = tmp_path / "out2"
+    argv2 = [*argv[:1], str(out2), *argv[2:], "--label-table", str(csv)]
+    assert main([*argv2, "--name-column", "name"]) == 0
+    assert load_manifest(out2).task_names == ["CTCF"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name\tCTCF\nchr1_1\t1\n", "b.fa: line 1: record 'chr2_1' has no row in"),
+        ("name\tCTCF\nchr1_1\t1\nchr2_1\tyes\n", "line 3: task 'CTCF' of 'chr2_1' is 'yes'"),
+        ("name\tCTCF\nchr1_1\t1\nchr2_1\t0\t1\n", "line 3: 3 fields, the header has 2"),
+        ("name\tCTCF\nchr1_1\t1\nchr1_1\t0\n", "line 3: record 'chr1_1' again (first on line 2)"),
+        ("name\tCTCF\nchr1_1\t1\nchr2_1\t2\n", "line 3: label 'CTCF' is 2"),
+        ("name\nchr1_1\n", "line 1: header ['name']; expected the record-name column"),
+    ],
+)
+def test_bad_label_tables_are_refused_with_file_and_line(tmp_path, capsys, text, message):
+    a = fasta(tmp_path / "a.fa", {"chr1_1": "ACGTACGTAC"})
+    b = fasta(tmp_path / "b.fa", {"chr2_1": "ACGTACGTAC"})
+    table = tmp_path / "t.tsv"
+    table.write_text(text)
+    argv = ["from-fasta", str(tmp_path / "o"), "--fasta", str(a), "--fasta", str(b)]
+    assert main([*argv, "--label-table", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not (tmp_path / "o").exists()
+    assert main([*argv, "--label-table", str(table), "--task-name", "x"]) == 2
+    assert "a --label-table names its tasks in its header" in capsys.readouterr().err

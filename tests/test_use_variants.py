@@ -10,7 +10,7 @@ import pytest
 
 from jaxssl.__main__ import main
 from jaxssl.tokens import N, decode, encode, reverse_complement
-from jaxssl.use import variants
+from jaxssl.use import bgzf, variants
 from jaxssl.use.model import Predictor, load_model
 from jaxssl.use.output import read_tsv
 from tests.use_model import trained_run
@@ -170,6 +170,8 @@ def test_vcf_output_adds_info_per_alt(world, tmp_path):
     out = tmp_path / "out.vcf.gz"
     argv = ["score-variants", "--model", str(run_dir), "--no-progress", "--vcf", str(world["vcf"])]
     assert main([*argv, "--genome", str(world["genome"]), "--out", str(out)]) == 0
+    data = out.read_bytes()  # BGZF, as bgzip writes it (tabix-ready)
+    assert len(bgzf.blocks(data)) >= 2 and data.endswith(bgzf.EOF_BLOCK)
     with gzip.open(out, "rt") as f:
         lines = f.read().splitlines()
     assert sum(line.startswith("##INFO=<ID=JAXSSL_") for line in lines) == 4 * 2 + 1
@@ -179,3 +181,22 @@ def test_vcf_output_adds_info_per_alt(world, tmp_path):
     assert len(multi["JAXSSL_DIFF_ebox"].split(",")) == 2 and multi["JAXSSL_STATUS"] == "ok,ok"
     bad = dict(kv.split("=") for kv in records[2][7].split(";"))
     assert bad["JAXSSL_P_ALT_ap1"] == "." and bad["JAXSSL_STATUS"].startswith("REF_does_not")
+
+
+def test_bgzf_blocks_carry_bc_field_and_end_with_the_eof_block(tmp_path):
+    rng = np.random.default_rng(3)
+    payload = "".join(f"chr1\t{i}\t.\t{decode(rng.integers(0, 4, 30))}\n" for i in range(6000))
+    out = tmp_path / "x.gz"
+    with open(out, "wb") as raw, bgzf.BgzfWriter(raw) as w:
+        w.write(payload.encode())
+    data = out.read_bytes()
+    assert gzip.decompress(data).decode() == payload  # any gzip reader reads it whole
+    found = bgzf.blocks(data)  # every member is a BGZF block (BC extra field, BSIZE)
+    assert len(found) >= 4 and all(size <= 1 << 16 for _, size in found)
+    assert data[-28:] == bgzf.EOF_BLOCK and found[-1] == (len(data) - 28, 28)
+    assert gzip.decompress(data[found[1][0] : found[2][0]])  # blocks decompress on their own
+    with pytest.raises(ValueError, match="not a gzip member"):
+        bgzf.blocks(b"plain text, not BGZF at all")
+    bio_bgzf = pytest.importorskip("Bio.bgzf")
+    with bio_bgzf.BgzfReader(str(out), "rb") as f:
+        assert f.read(len(payload) + 1).decode() == payload

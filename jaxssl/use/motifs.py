@@ -7,13 +7,25 @@ kernel and bias (N bases contribute nothing); windows scoring above ``threshold`
 filter's maximum (at most ``max_sites`` of the best) are stacked and their base counts
 (+ a 0.1 pseudocount per base and column) are the filter's letter-probability matrix.
 
-Similarity to a database motif (documented here because it is ours, not Tomtom's p-values):
-both PPMs are centred per column (p - 0.25; a column sums to 1, so this is the mean of every
+Similarity to a database motif (documented here because it is ours, not Tomtom's): both
+PPMs are centred per column (p - 0.25; a column sums to 1, so this is the mean of every
 entry), and for every relative offset of the query and of each strand of the target with an
 overlap of at least ``min(min_overlap, widths)`` columns, the Pearson correlation r of the
 aligned entries is computed; the score is ``r * overlap / min(query width, target width)``,
 so a partial overlap earns partial credit. A match's score is its best over offsets and
 strands. Query edge columns under ``trim_bits`` of information are trimmed first.
+
+Significance (as Tomtom reports it: p, E and q per match, from a null of our own score).
+The null distribution of the score for one query is made of ``null_shuffles`` column
+permutations of its (trimmed) columns, each aligned to every database motif exactly as the
+query is: a permuted query keeps the query's letter content and information but loses its
+order, so it scores what a motif of that composition scores by chance against this database.
+A match's p-value is empirical with one added count, ``p = (1 + #null scores >= score) /
+(1 + null_shuffles x motifs)``, so it is never 0 and never below that floor (with 20,000 null
+scores, 5e-5); the E-value is ``p x motifs`` (matches this good expected by chance among the
+database), the q-value Benjamini-Hochberg over the query's p-values against every motif. A
+query of few columns has few distinct permutations: its null is coarse, its p-values honest
+but conservative.
 """
 
 from __future__ import annotations
@@ -47,6 +59,9 @@ class Match:
     strand: str  # '+' target as given, '-' its reverse complement
     offset: int  # target column aligned with query column 0 (target start - query start)
     overlap: int
+    p_value: float = float("nan")  # of the score, against column-permuted queries
+    e_value: float = float("nan")  # p_value x database motifs
+    q_value: float = float("nan")  # Benjamini-Hochberg over the query's matches
 
 
 def first_layer(params: dict[str, Any]) -> tuple[str, np.ndarray, np.ndarray]:
@@ -149,44 +164,146 @@ def trim(probs_W4: np.ndarray, bits: float) -> tuple[np.ndarray, int]:
     return probs_W4[keep[0] : keep[-1] + 1], int(keep[0])
 
 
+@dataclass(frozen=True)
+class Targets:
+    """A motif database packed for aligning a query against every motif at once: both
+    strands' centred PPMs zero-padded to the widest motif, their widths, and cumulative sums
+    of the columns' squared norms (for the correlation's denominator)."""
+
+    motifs: tuple[Motif, ...]
+    centred: np.ndarray  # float64 [2, T, Wmax, 4]: strand + as given, - reverse complement
+    norms_cum: np.ndarray  # float64 [2, T, Wmax + 1]
+    widths: np.ndarray  # int64 [T]
+
+    @staticmethod
+    def pack(database: Sequence[Motif]) -> Targets:
+        widths = np.asarray([m.width for m in database], np.int64)
+        centred = np.zeros((2, len(database), int(widths.max(initial=1)), 4))
+        for i, m in enumerate(database):
+            t = m.probs / m.probs.sum(1, keepdims=True) - 0.25
+            centred[0, i, : m.width] = t
+            centred[1, i, : m.width] = t[::-1, ::-1]
+        norms = (centred**2).sum(-1)
+        norms_cum = np.concatenate([np.zeros((2, len(database), 1)), norms.cumsum(-1)], -1)
+        return Targets(tuple(database), centred, norms_cum, widths)
+
+
+def _align(
+    queries_KW4: np.ndarray, targets: Targets, min_overlap: int, chunk: int = 16
+) -> tuple[np.ndarray, ...]:
+    """(score, r, offset, overlap, minus), each [K, T]: every query's best alignment to every
+    target over offsets and strands (see the module doc; the first best offset, + strand on
+    ties). Every offset and target is scored at once, one query column at a time."""
+    k_total, wq, _ = queries_KW4.shape
+    _, n_targets, wmax, _ = targets.centred.shape
+    wt = targets.widths
+    offsets = np.arange(-(wq - 1), wmax)  # target column = query column + offset
+    lo = np.maximum(0, -offsets)[:, None]  # [O, 1]: first query column of the overlap
+    hi = np.clip(np.minimum(wq, wt[None, :] - offsets[:, None]), lo, wq)  # [O, T]
+    overlap = hi - lo
+    need = np.minimum(np.minimum(min_overlap, wq), wt)  # [T]
+    ok = overlap >= need[None, :]  # [O, T]
+    t_lo = np.broadcast_to(lo + offsets[:, None], hi.shape)
+    t_hi = hi + offsets[:, None]
+    tn = np.stack(
+        [
+            cum[np.arange(n_targets)[None, :], t_hi] - cum[np.arange(n_targets)[None, :], t_lo]
+            for cum in targets.norms_cum
+        ]
+    )  # [2, O, T]: squared norm of the overlapping target columns
+    # Target columns padded so that query column i at every offset is one contiguous slice.
+    padded = np.pad(targets.centred, [(0, 0), (0, 0), (wq - 1, wq), (0, 0)])
+    n_off = len(offsets)
+    scale = overlap / np.minimum(wq, wt)[None, :]
+    out = [np.empty((k_total, n_targets)) for _ in range(3)]
+    out += [np.zeros((k_total, n_targets), np.int64), np.zeros((k_total, n_targets), bool)]
+    for k0 in range(0, k_total, chunk):
+        q = queries_KW4[k0 : k0 + chunk] - 0.25  # [k, wq, 4]
+        qcum = np.concatenate([np.zeros((len(q), 1)), (q**2).sum(-1).cumsum(-1)], -1)
+        qn = qcum[:, hi] - qcum[:, np.broadcast_to(lo, hi.shape)]  # [k, O, T]
+        num = np.zeros((len(q), 2, n_targets, n_off))
+        for i in range(wq):  # sum over query columns of column i . target column i + offset
+            num += np.tensordot(q[:, i], padded[:, :, i : i + n_off], axes=([1], [3]))
+        num = np.moveaxis(num, -1, -2)  # [k, 2, O, T]
+        den = np.sqrt(qn[:, None] * tn[None])
+        r = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        score = np.where(ok, r * scale, -np.inf)
+        best_o = score.argmax(2)  # [k, 2, T], the first best offset
+        pick = best_o[:, :, None, :]
+        best = np.take_along_axis(score, pick, 2)[:, :, 0]
+        best_r = np.take_along_axis(r, pick, 2)[:, :, 0]
+        minus = best[:, 1] > best[:, 0]  # [k, T]
+        strand = minus.astype(np.int64)[:, None, :]
+        o = np.take_along_axis(best_o, strand, 1)[:, 0]  # [k, T]
+        out[0][k0 : k0 + chunk] = np.take_along_axis(best, strand, 1)[:, 0]
+        out[1][k0 : k0 + chunk] = np.take_along_axis(best_r, strand, 1)[:, 0]
+        out[2][k0 : k0 + chunk] = offsets[o]
+        out[3][k0 : k0 + chunk] = overlap[o, np.arange(n_targets)[None, :]]
+        out[4][k0 : k0 + chunk] = minus
+    return tuple(out)
+
+
 def _best_alignment(
     q: np.ndarray, t: np.ndarray, min_overlap: int
 ) -> tuple[float, float, int, int]:
-    """(score, r, offset, overlap) of the best offset of ``t`` against ``q``, both [W, 4]."""
-    qc, tc = q - 0.25, t - 0.25
-    wq, wt = len(q), len(t)
-    dots = qc @ tc.T  # [wq, wt]: column i of q against column j of t
-    qn, tn = (qc**2).sum(1), (tc**2).sum(1)
-    need = min(min_overlap, wq, wt)
-    best = (-np.inf, 0.0, 0, 0)
-    for offset in range(-(wq - need), wt - need + 1):  # t column = q column + offset
-        lo, hi = max(0, -offset), min(wq, wt - offset)
-        overlap = hi - lo
-        if overlap < need:
-            continue
-        num = np.trace(dots, offset=offset)
-        den = np.sqrt(qn[lo:hi].sum() * tn[lo + offset : hi + offset].sum())
-        r = float(num / den) if den > 0 else 0.0
-        score = r * overlap / min(wq, wt)
-        if score > best[0]:
-            best = (score, r, offset, overlap)
-    return best
+    """(score, r, offset, overlap) of ``t``'s best offset against ``q`` (+ strand only)."""
+    score, r, offset, overlap, _ = _align(q[None], Targets.pack([Motif("t", "t", t)]), min_overlap)
+    score_p, r_p, off_p, ov_p = (a[0, 0] for a in (score, r, offset, overlap))
+    return float(score_p), float(r_p), int(off_p), int(ov_p)
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """q-values (Benjamini-Hochberg, monotone) of the p-values ``p``."""
+    p = np.asarray(p, np.float64)
+    order = np.argsort(p)
+    ranked = p[order] * len(p) / np.arange(1, len(p) + 1)
+    q = np.empty_like(p)
+    q[order] = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1.0)
+    return q
 
 
 def match(
-    query: np.ndarray, database: Sequence[Motif], *, min_overlap: int = 5, trim_bits: float = 0.3
+    query: np.ndarray,
+    database: Sequence[Motif] | Targets,
+    *,
+    min_overlap: int = 5,
+    trim_bits: float = 0.3,
+    null_shuffles: int = 0,
+    seed: int = 0,
 ) -> list[Match]:
-    """Every database motif's best alignment to ``query`` [W, 4], best first (both strands)."""
+    """Every database motif's best alignment to ``query`` [W, 4], best first (both strands).
+
+    With ``null_shuffles`` > 0 each match also gets a p-value, E-value and q-value against
+    the scores of that many column permutations of the query against the whole database
+    (see the module doc); otherwise those are NaN."""
+    targets = database if isinstance(database, Targets) else Targets.pack(database)
     core, start = trim(query, trim_bits)
     if len(core) == 0:
         return []
-    found = []
-    for motif in database:
-        t = motif.probs / motif.probs.sum(1, keepdims=True)
-        fwd = _best_alignment(core, t, min_overlap)
-        rev = _best_alignment(core, t[::-1, ::-1], min_overlap)
-        (score, r, offset, overlap), strand = max((fwd, "+"), (rev, "-"), key=lambda x: x[0][0])
-        found.append(Match(motif, score, r, strand, offset - start, overlap))
+    score, r, offset, overlap, minus = (a[0] for a in _align(core[None], targets, min_overlap))
+    n = len(targets.motifs)
+    p = e = q = np.full(n, np.nan)
+    if null_shuffles > 0:
+        rng = np.random.default_rng(seed)
+        shuffled = np.stack([core[rng.permutation(len(core))] for _ in range(null_shuffles)])
+        null = np.sort(_align(shuffled, targets, min_overlap)[0].ravel())
+        at_least = len(null) - np.searchsorted(null, score - 1e-12, side="left")
+        p = (1.0 + at_least) / (1.0 + len(null))
+        e, q = p * n, benjamini_hochberg(p)
+    found = [
+        Match(
+            targets.motifs[i],
+            float(score[i]),
+            float(r[i]),
+            "-" if minus[i] else "+",
+            int(offset[i]) - start,
+            int(overlap[i]),
+            float(p[i]),
+            float(e[i]),
+            float(q[i]),
+        )
+        for i in range(n)
+    ]
     return sorted(found, key=lambda m: -m.score)
 
 
@@ -204,30 +321,47 @@ def meme_text(pwms: Sequence[FilterPWM]) -> str:
     return "\n".join(lines)
 
 
+MATCH_KEYS = ("id", "name", "score", "r", "strand", "offset", "overlap", "p", "e", "q")
+
+
+def null_shuffles_for(null_size: int, motifs: int) -> int:
+    """Column permutations per query for at least ``null_size`` null scores (0: none)."""
+    return 0 if null_size <= 0 else -(-null_size // max(motifs, 1))
+
+
 def match_table(
-    pwms: Sequence[FilterPWM], database: Sequence[Motif], *, top: int = 3, **kwargs
+    pwms: Sequence[FilterPWM],
+    database: Sequence[Motif],
+    *,
+    top: int = 3,
+    null_size: int = 0,
+    **kwargs,
 ) -> dict[str, list]:
-    """One row per filter: its sites, information, and best ``top`` database matches."""
+    """One row per filter: its sites, information, and best ``top`` database matches with
+    their p-, E- and q-values (NaN when ``null_size`` is 0; see the module doc)."""
+    targets = Targets.pack(database)
+    shuffles = null_shuffles_for(null_size, len(database))
     cols: dict[str, list] = {"filter": [], "nsites": [], "max_activation": [], "bits": []}
     for k in range(1, top + 1):
-        for key in ("id", "name", "score", "r", "strand", "offset", "overlap"):
+        for key in MATCH_KEYS:
             cols[f"match{k}_{key}"] = []
-    for p in pwms:
+    for f, p in enumerate(pwms):
         cols["filter"].append(p.name)
         cols["nsites"].append(p.nsites)
         cols["max_activation"].append(p.max_activation)
         cols["bits"].append(float(information(p.probs).sum()))
-        found = match(p.probs, database, **kwargs) if p.nsites else []
+        found = (
+            match(p.probs, targets, null_shuffles=shuffles, seed=f, **kwargs) if p.nsites else []
+        )
         for k in range(1, top + 1):
             m = found[k - 1] if k <= len(found) else None
             values = (
                 (m.target.id, m.target.name, m.score, m.r, m.strand, m.offset, m.overlap)
+                + (m.p_value, m.e_value, m.q_value)
                 if m
-                else ("", "", np.nan, np.nan, "", "", "")
+                else ("", "", np.nan, np.nan, "", "", "", np.nan, np.nan, np.nan)
             )
-            for key, value in zip(
-                ("id", "name", "score", "r", "strand", "offset", "overlap"), values, strict=True
-            ):
+            for key, value in zip(MATCH_KEYS, values, strict=True):
                 cols[f"match{k}_{key}"].append(value)
     return cols
 

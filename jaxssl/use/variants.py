@@ -18,6 +18,7 @@ split into one row per ALT. Chromosome names are reconciled as in ``data_prep fr
 from __future__ import annotations
 
 import gzip
+import io
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import numpy as np
 from jaxssl.genome.fasta import Genome, resolve_chroms
 from jaxssl.tokens import N, encode
 from jaxssl.use import lengths
+from jaxssl.use.bgzf import BgzfWriter
 from jaxssl.use.inputs import read_fasta
 from jaxssl.use.model import Predictor
 from jaxssl.use.output import atomic_path
@@ -303,8 +305,8 @@ def _info_value(value: float) -> str:
 def write_vcf(vcf: str | Path, out: str | Path, scores: VariantScores, output_names: list[str]):
     """The input VCF with per-ALT INFO fields (Number=A) for each output: JAXSSL_P_REF_<t>,
     JAXSSL_P_ALT_<t>, JAXSSL_DIFF_<t>, JAXSSL_LOR_<t>, and JAXSSL_STATUS (why a row was not
-    scored). Written gzip-compressed when ``out`` ends in .gz (plain gzip, not bgzip: run
-    ``bgzip`` on the plain output for tabix), atomically."""
+    scored). Written BGZF-compressed when ``out`` ends in .gz (as bgzip writes it, so
+    ``tabix -p vcf`` / ``bcftools index`` index it directly), atomically."""
     fields = [("P_REF", "p_ref", "probability of the reference window")]
     fields += [("P_ALT", "p_alt", "probability of the alternative window")]
     fields += [("DIFF", "diff", "p_alt - p_ref")]
@@ -322,11 +324,14 @@ def write_vcf(vcf: str | Path, out: str | Path, scores: VariantScores, output_na
     with open(path, "rb") as f:
         gz_in = f.read(2) == b"\x1f\x8b"
     row = 0
-    with atomic_path(out) as tmp:
-        opener = gzip.open if str(out).endswith(".gz") else open
-        with gzip.open(path, "rt") if gz_in else open(path) as src, opener(tmp, "wt") as dst:
-            for raw in src:
-                text = raw.rstrip("\r\n")
+    with atomic_path(out) as tmp, open(tmp, "wb") as raw:
+        sink = BgzfWriter(raw) if str(out).endswith(".gz") else raw
+        with (
+            gzip.open(path, "rt") if gz_in else open(path) as src,
+            io.TextIOWrapper(sink, encoding="utf-8", newline="\n") as dst,
+        ):
+            for line in src:
+                text = line.rstrip("\r\n")
                 if text.startswith("#CHROM"):
                     dst.write("\n".join(headers) + "\n")
                 if not text or text.startswith("#"):
