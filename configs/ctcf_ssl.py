@@ -25,6 +25,10 @@ def get_config(model: str | None = None):
     config.train.patience = 4
     config.train.progress_bar = False
     config.pretrain.data.extra_train = "runs/ve/shards:train"
+    # The recipe of the README figures, pinned here (the quick self_distill default is smaller).
+    config.train.batch_size = 128
     config.pretrain.train.steps = 3000
+    config.pretrain.train.warmup_steps = 200
     config.finetune.train.steps = 3000
+    config.finetune.train.warmup_steps = 100
     return config
