@@ -16,6 +16,7 @@ import sys
 # verb -> module under data_prep/
 VERBS = {
     "from-peaks": "from_peaks",
+    "from-sites": "from_sites",
     "from-csv": "from_csv",
     "from-fasta": "from_fasta",
     "windows": "windows",

@@ -6,8 +6,9 @@ genome, either through UCSC chain files (liftOver semantics: one chain must alig
 minimap2 (mappy). The target window of the same length is cut around the mapped centre,
 reverse-complemented when the homology is on the minus strand, and inherits the labels.
 
-Leakage guard: windows in the reference's held-out regions (valid/test chromosomes and
-windows) are not carried, and target windows that map back into them are dropped; both counts
+Leakage guard: windows in the reference's held-out regions (valid/test chromosomes, the
+valid/test regions of a region-split set such as `from-sites` makes, and valid/test windows)
+are not carried, and target windows that map back into them are dropped; both counts
 are in the manifest (metadata.leakage), with every other reason a window was not written
 (metadata.counts). Output: OUT_DIR/<target genome>/ per target, split "train", extra fields
 "mapq" (chains: round(60 x aligned fraction); minimap2: MAPQ) and "source_index" (the

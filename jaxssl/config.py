@@ -84,6 +84,17 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.augment.reverse_complement = True
     c.augment.max_shift = 3
     c.augment.substitution_rate = 0.0
+    # EvoAug (Lee et al. 2023; jaxssl.augment.evoaug_settings gives the published settings):
+    # each op changes an example with its probability (0 = off, the step compiles without
+    # it); lengths are drawn per example in [1, max] and the sequence length never changes.
+    c.augment.insertion_prob = 0.0  # insert random bases, crop back to L (centred)
+    c.augment.insertion_max_len = 20
+    c.augment.deletion_prob = 0.0  # delete bases, pad both ends with random bases
+    c.augment.deletion_max_len = 20
+    c.augment.inversion_prob = 0.0  # reverse-complement a segment in place
+    c.augment.inversion_max_len = 20
+    c.augment.translocation_prob = 0.0  # circular roll by 1..max_shift either way
+    c.augment.translocation_max_shift = 20
 
     c.eval = ConfigDict()
     c.eval.batch_size = 256  # global; larger batches spill the CPU caches (see README)

@@ -67,6 +67,20 @@ def validate_stage(stage: ConfigDict) -> None:
         raise ConfigError(f"{where}: config.augment.max_shift must be >= 0")
     if not 0.0 <= float(stage.augment.substitution_rate) < 1.0:
         raise ConfigError(f"{where}: config.augment.substitution_rate must be in [0, 1)")
+    for op, size in (
+        ("insertion", "max_len"),
+        ("deletion", "max_len"),
+        ("inversion", "max_len"),
+        ("translocation", "max_shift"),
+    ):
+        prob, max_len = stage.augment.get(f"{op}_prob", 0.0), stage.augment.get(f"{op}_{size}", 1)
+        if not 0.0 <= float(prob) <= 1.0:
+            raise ConfigError(f"{where}: config.augment.{op}_prob={prob} must be in [0, 1]")
+        if int(max_len) != max_len or int(max_len) < 1:
+            raise ConfigError(
+                f"{where}: config.augment.{op}_{size}={max_len} must be a positive integer "
+                "(and shorter than the sequences; 1 or more even when the op is off)"
+            )
     if stage.data.path and not (Path(stage.data.path) / "manifest.json").is_file():
         raise ConfigError(
             f"{where}: config.data.path={stage.data.path!r} is not a shard set (no manifest.json "

@@ -29,7 +29,9 @@ class Intervals:
     summit: np.ndarray  # int64[N]: narrowPeak start + column 10, else the region centre
     line: np.ndarray  # int64[N]: 1-based line in ``path``
     has_summits: bool = False
-    duplicates: int = 0  # identical (chrom, start, end, summit) rows removed
+    duplicates: int = 0  # identical (chrom, start, end, summit, strand) rows removed
+    # object[N]: column 6 ('+', '-' or '.'; '.' when the file has fewer columns)
+    strand: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.start)
@@ -44,6 +46,7 @@ class Intervals:
             self.line[keep],
             self.has_summits,
             self.duplicates,
+            None if self.strand is None else self.strand[keep],
         )
 
     def where(self, i: int) -> str:
@@ -63,10 +66,11 @@ def read_intervals(path: str | Path, *, dedupe: bool = True) -> Intervals:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such peak/BED file")
     chroms: list[str] = []
+    strands: list[str] = []
     cols: list[tuple[int, int, int, int]] = []
     where = {"line": 0}
     try:
-        has_summits = _read_rows(path, chroms, cols, where)
+        has_summits = _read_rows(path, chroms, cols, where, strands)
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
     except _READ_ERRORS as err:
@@ -80,12 +84,21 @@ def read_intervals(path: str | Path, *, dedupe: bool = True) -> Intervals:
     if not cols:
         raise ValueError(f"{path}: no intervals (empty file or only header/comment lines)")
     arr = np.asarray(cols, np.int64)
+    strand = np.asarray(strands, object)
     out = Intervals(
-        path, np.asarray(chroms, object), arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], has_summits
+        path,
+        np.asarray(chroms, object),
+        arr[:, 0],
+        arr[:, 1],
+        arr[:, 2],
+        arr[:, 3],
+        has_summits,
+        strand=strand,
     )
     if dedupe:
         keys = np.rec.fromarrays(
-            [np.asarray(chroms, str), arr[:, 0], arr[:, 1], arr[:, 2]], names="c,s,e,m"
+            [np.asarray(chroms, str), arr[:, 0], arr[:, 1], arr[:, 2], strand.astype(str)],
+            names="c,s,e,m,d",
         )
         _, first = np.unique(keys, return_index=True)
         first.sort()
@@ -96,9 +109,14 @@ def read_intervals(path: str | Path, *, dedupe: bool = True) -> Intervals:
 
 
 def _read_rows(
-    path: Path, chroms: list[str], cols: list[tuple[int, int, int, int]], where: dict[str, int]
+    path: Path,
+    chroms: list[str],
+    cols: list[tuple[int, int, int, int]],
+    where: dict[str, int],
+    strands: list[str],
 ) -> bool:
-    """Parses ``path`` into ``chroms`` / ``cols``; returns whether any row had a summit."""
+    """Parses ``path`` into ``chroms`` / ``cols`` / ``strands``; returns whether any row had a
+    summit."""
     has_summits = False
     with _open(path) as f:
         for lineno, raw in enumerate(f, start=1):
@@ -143,7 +161,11 @@ def _read_rows(
                         )
                     summit = start + offset
                     has_summits = True
+            # Column 6 is the strand in BED6+ and narrowPeak; anything else reads as unstranded.
+            strand = fields[5].strip() if len(fields) >= 6 else "."
+            strand = strand if strand in ("+", "-") else "."
             chroms.append(fields[0])
+            strands.append(strand)
             cols.append((start, end, summit, lineno))
     return has_summits
 

@@ -73,6 +73,13 @@ class HeldOut:
             *(np.concatenate([x, y]) for x, y in zip(a, b, strict=True)),
         )
 
+    def spans(self, lengths: dict[str, int]) -> list[tuple[str, int, int]]:
+        """Every held-out region as (chrom, start, end), whole chromosomes as (chrom, 0, length)."""
+        out = [(c, 0, int(lengths[c])) for c in self.chroms if c in lengths]
+        if self._regions is not None:
+            out += [(str(c), int(s), int(e)) for c, s, e in zip(*self._regions, strict=True)]
+        return out
+
     def named_chroms(self) -> set[str]:
         """Every chromosome a held-out chromosome or region names."""
         return set(self.chroms) | ({str(c) for c in self._regions[0]} if self._regions else set())
@@ -101,11 +108,19 @@ def held_out_of(labeled: dict, seq_len: int, source_split: str) -> HeldOut:
     """Held-out regions of a labeled shard set: every split but the source split.
 
     `labeled` = {"metadata": manifest metadata, "splits": {name: load_split(...) columns}}.
-    Windows without provenance (no chromosome) cannot be guarded and are an error.
+    Held out are the other splits' whole chromosomes (metadata ``split_chroms``), their
+    regions (metadata ``split_regions`` of region-split sets, e.g. from-sites: the whole
+    region, not only the windows cut from it) and their windows. Windows without provenance
+    (no chromosome) cannot be guarded and are an error.
     """
     split_chroms = labeled["metadata"].get("split_chroms", {})
     chroms = sorted({c for split, cs in split_chroms.items() if split != source_split for c in cs})
-    w_chrom, w_start = [], []
+    w_chrom, w_start, w_end = [], [], []
+    for split, regions in labeled["metadata"].get("split_regions", {}).items():
+        if split != source_split and regions:
+            w_chrom.append(np.asarray([r[0] for r in regions], object))
+            w_start.append(np.asarray([r[1] for r in regions], np.int64))
+            w_end.append(np.asarray([r[2] for r in regions], np.int64))
     for split, cols in labeled["splits"].items():
         if split == source_split:
             continue
@@ -116,9 +131,11 @@ def held_out_of(labeled: dict, seq_len: int, source_split: str) -> HeldOut:
             )
         w_chrom.append(cols["chrom"])
         w_start.append(cols["start"])
-    w_chrom_a = np.concatenate(w_chrom) if w_chrom else np.zeros(0, object)
-    w_start_a = np.concatenate(w_start) if w_start else np.zeros(0, np.int64)
-    return HeldOut.build(chroms, w_chrom_a, w_start_a, w_start_a + seq_len)
+        w_end.append(np.asarray(cols["start"], np.int64) + seq_len)
+    w_chrom_a = np.concatenate(w_chrom).astype(object) if w_chrom else np.zeros(0, object)
+    w_start_a = np.concatenate(w_start).astype(np.int64) if w_start else np.zeros(0, np.int64)
+    w_end_a = np.concatenate(w_end).astype(np.int64) if w_end else np.zeros(0, np.int64)
+    return HeldOut.build(chroms, w_chrom_a, w_start_a, w_end_a)
 
 
 def chain_backmap_leaks(
@@ -168,6 +185,28 @@ def minimap_backmap_leaks(
                 np.array([h.r_en for h in good]),
             ).any()
     return leaks
+
+
+def training_region_of_set(labeled: str | Path, lengths: dict[str, int]) -> HeldOut:
+    """The region a labeled set's train split was cut from, as a guard's "held-out" data.
+
+    Screening another genome's windows against it (``LeakageGuard``) finds those homologous
+    to training data: the complement of a cross-genome evaluation's clean subset. Region-split
+    sets (metadata ``split_regions``) give it exactly; chromosome-split sets give every
+    chromosome of the reference (``lengths``) that is not held out.
+    """
+    metadata = load_manifest(labeled).metadata
+    regions = metadata.get("split_regions", {}).get("train")
+    if regions is not None:
+        return HeldOut.build(
+            [],
+            np.asarray([r[0] for r in regions], object),
+            np.asarray([r[1] for r in regions], np.int64),
+            np.asarray([r[2] for r in regions], np.int64),
+        )
+    held = {c for cs in metadata.get("split_chroms", {}).values() for c in cs}
+    none = np.zeros(0, np.int64)
+    return HeldOut.build(sorted(set(lengths) - held), np.zeros(0, object), none, none)
 
 
 def held_out_of_set(labeled: str | Path, source_split: str = "train") -> HeldOut:

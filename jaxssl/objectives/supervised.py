@@ -28,11 +28,41 @@ from jaxssl.train_state import TrainState, merge_model, split_model
 __all__ = ["LOSS_TYPES", "Supervised", "add_noise", "benchmark_step", "compute_loss"]
 
 
+# EvoAug's structural ops in the order add_noise applies them: (config.augment prefix, op).
+_EVOAUG_OPS = (
+    ("inversion", "max_len", augment.random_inversion),
+    ("deletion", "max_len", augment.random_deletion),
+    ("insertion", "max_len", augment.random_insertion),
+    ("translocation", "max_shift", augment.random_translocation),
+)
+
+
 def add_noise(key: jax.Array, tokens_BL: jax.Array, noise: ConfigDict) -> jax.Array:
-    """On-device input noise: reverse complement, shift, substitutions (each optional)."""
+    """On-device input noise: RC, EvoAug ops, shift, substitutions (each optional).
+
+    Each EvoAug op (inversion, deletion, insertion, translocation) with its ``*_prob`` at 0
+    is skipped at trace time, so the default compiled step is the one without them; their
+    keys come from a fold of ``key``, which leaves the split for RC, shift and substitutions
+    (and so the default noise) exactly as it was. Substitutions come last, so they can also
+    hit inserted and padded bases.
+    """
     rc_key, shift_key, sub_key = jax.random.split(key, 3)
     if noise.reverse_complement:
         tokens_BL = augment.random_reverse_complement(rc_key, tokens_BL)
+    probs = {name: float(noise.get(f"{name}_prob", 0.0)) for name, _, _ in _EVOAUG_OPS}
+    if any(probs.values()):
+        length = tokens_BL.shape[-1]
+        evo_keys = jax.random.split(jax.random.fold_in(key, 1), len(_EVOAUG_OPS))
+        for op_key, (name, size, op) in zip(evo_keys, _EVOAUG_OPS, strict=True):
+            if probs[name] == 0:
+                continue
+            max_len = int(noise[f"{name}_{size}"])
+            if not 1 <= max_len < length:
+                raise ValueError(
+                    f"config.augment.{name}_{size}={max_len} must be in [1, {length}) for "
+                    f"sequences of length {length} (with {name}_prob={probs[name]})"
+                )
+            tokens_BL = op(op_key, tokens_BL, probs[name], max_len)
     if noise.max_shift > 0:
         tokens_BL = augment.random_shift(shift_key, tokens_BL, int(noise.max_shift))
     if noise.substitution_rate > 0:
