@@ -16,13 +16,13 @@ labels ignored::
 split is never read). Stage ``scratch`` is the control: the same model from scratch on the
 labels, early-stopped, with the whole pretrain + finetune budget as its maximum; each stage
 runs once per seed of ``config.seeds`` (0,1,2). Stage ``finetune`` trains the task head on
-the labels, starting from the pre-trained backbone (the EMA teacher's by default;
-``--config.self_distill.finetune_from=student`` for the student's).
+the labels, starting from the pre-trained backbone (the student's in this quick default, the
+EMA teacher's in the long recipe; ``--config.self_distill.finetune_from=teacher|student``).
 
 The text after ':' picks the backbone (its hyperparameters become --config.model.hparams.*).
 
 This default is the quick one: a narrow ``dilated_resnet`` (64 channels, 4 blocks, 79k
-parameters), batch 64, 500 pre-training and at most 400 fine-tuning steps, so that the whole
+parameters), batch 64, 300 pre-training and at most 300 fine-tuning steps, so that the whole
 run (three seeds, with the control) finishes in minutes on a laptop CPU; the figures in README
 give its wall time. It shows the method end to end, not its effect at scale:
 ``configs/self_distill_long.py`` is the full-width recipe (hours on a CPU).
@@ -44,17 +44,21 @@ def get_config(model: str | None = None):
     config.train.eval_every = 100
     config.train.patience = 4
     config.self_distill = default_settings()  # read by the self_distill objective only
+    # A few hundred steps leave the EMA teacher (momentum 0.996 -> 1) about a third random
+    # initialisation, so the quick default fine-tunes the student (chosen on validation: 0.42
+    # vs 0.35 valid AUPRC after 400 fine-tuning steps, seed 0); the long recipe, the teacher.
+    config.self_distill.finetune_from = "student"
 
     config.pretrain = {
         "objective": "self_distill",
         "data": {"use_labeled_train": False, "extra_train": "toy:unlabeled"},
-        "train": {"steps": 500, "learning_rate": 5e-4, "warmup_steps": 50},
+        "train": {"steps": 300, "learning_rate": 5e-4, "warmup_steps": 30},
     }
     config.finetune = {
         "objective": "supervised",
         "init_from": "prev",
         "init_exclude": "head",
-        "train": {"steps": 400, "warmup_steps": 20},
+        "train": {"steps": 300, "warmup_steps": 20},
     }
     # The from-scratch control: the same model and recipe on the labels only, with the whole
     # pretrain + finetune budget as its maximum (early-stopped like the method).

@@ -21,4 +21,5 @@ def get_config(model: str | None = None):
     config.pretrain.train.warmup_steps = 200
     config.finetune.train.steps = 2000
     config.finetune.train.warmup_steps = 100
+    config.self_distill.finetune_from = "teacher"  # the method's choice, once the EMA has moved
     return config
