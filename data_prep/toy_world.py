@@ -22,6 +22,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, type=Path, help="directory to create")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--species", type=int, default=None, help="evolved genomes (default 3)")
+    parser.add_argument(
+        "--divergence",
+        default=None,
+        metavar="CLOSEST,FARTHEST",
+        help="spread the relatives geometrically from CLOSEST to FARTHEST expected "
+        "substitutions per neutral site from the reference (e.g. --species 12 --divergence "
+        "0.02,0.5); default: a ladder of 0.05-substitution branches",
+    )
     parser.add_argument("--genome-size", type=int, default=None, help="reference bp (default 3e6)")
     parser.add_argument("--chromosomes", type=int, default=None)
     parser.add_argument(
@@ -44,6 +52,13 @@ def params_from_args(args: argparse.Namespace):
     for flag in ("seed", "species", "genome_size", "chromosomes"):
         if getattr(args, flag) is not None:
             overrides[flag] = getattr(args, flag)
+    if args.divergence is not None:
+        try:
+            overrides["divergence"] = tuple(float(x) for x in args.divergence.split(","))
+        except ValueError:
+            raise ValueError(
+                f"--divergence {args.divergence!r}: expected CLOSEST,FARTHEST, e.g. 0.02,0.5"
+            ) from None
     fields = {f.name for f in dataclasses.fields(ToyWorldParams)}
     for item in args.set:
         name, sep, value = item.partition("=")
@@ -73,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     counts = info["counts"]
     print(f"toy world {info['key']} written to {out} in {info['build_seconds']} s")
     print(f"  species {', '.join(info['species'])}   tree {info['tree']}")
+    identity = counts["identity"]
+    print("  identity to the reference " + " ".join(f"{sp}={v:.3f}" for sp, v in identity.items()))
     for tf in info["tfs"]:
         rare = "  (rare)" if tf == info["rare_tf"] else ""
         print(

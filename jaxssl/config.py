@@ -51,7 +51,16 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     # "@P" is the share of each batch drawn from that source (the labeled set has proportion 1).
     c.data.extra_train = ""
     c.data.use_labeled_train = True  # False: train only on extra_train (pre-training stages)
-    c.data.toy_world = ConfigDict({"seed": 0, "window": 200})
+    # The built-in world (jaxssl.toyworld.ToyWorldParams): `species` relatives of the reference;
+    # `divergence` "CLOSEST,FARTHEST" spreads them over that range of expected substitutions per
+    # neutral site ("" = the default ladder). A non-default world has its own cache directory.
+    c.data.toy_world = ConfigDict({"seed": 0, "window": 200, "species": 3, "divergence": ""})
+    # Label budget: keep at most this many positives per task of the labeled train split
+    # (0 = all), drawn with `label_seed`; background negatives in the original proportion;
+    # windows carried by homology from dropped rows are dropped too (jaxssl/datasets.py).
+    c.data.max_positives = 0
+    c.data.max_valid_positives = 0  # the same cap on the validation split (0 = all of it)
+    c.data.label_seed = 0  # which positives a budget keeps (the same in every stage and seed)
 
     c.model = ConfigDict()
     c.model.name = model_name

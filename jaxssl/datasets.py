@@ -1,17 +1,34 @@
-"""Which shard sets a stage reads: the labeled set (or the toy world) plus mixed-in sources."""
+"""Which shard sets a stage reads: the labeled set (or the toy world) plus mixed-in sources.
+
+A label budget (``data.max_positives``, ``data.max_valid_positives``, ``data.label_seed``)
+replaces the labeled set by a subset of it and every homology set carried from it by the
+windows carried from that subset (see `budget_selection` for the rule); both are written once
+to the cache (``$JAXSSL_CACHE/label_budget``) and read like any shard set, so every consumer
+(training, teachers, evaluation) sees the same budget.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from ml_collections import ConfigDict
 
-from jaxssl.data.manifest import Manifest, load_manifest
-from jaxssl.data.pipeline import Source
+from jaxssl.data.manifest import MANIFEST_NAME, Manifest, load_manifest
+from jaxssl.data.pipeline import Source, load_split
+from jaxssl.data.writer import ShardSetWriter
 from jaxssl.errors import ConfigError
 from jaxssl.pseudo_labels import TEACHER_OBJECTIVE
 from jaxssl.toy_data import toy_homology_shards, toy_labeled_shards, toy_unlabeled_all
+from jaxssl.toyworld import cache_root
+
+log = logging.getLogger("jaxssl")
 
 # Stage objectives whose job is to write shard sets that later stages read as `stage:NAME`.
 SHARD_WRITING_OBJECTIVES = frozenset({TEACHER_OBJECTIVE})
@@ -24,6 +41,8 @@ class StageData:
     train_sources: tuple[Source, ...]
     valid_split: str
     test_split: str
+    # The label budget's counts per split (manifest metadata "label_budget"), None without one.
+    label_budget: dict | None = None
 
 
 def labeled_path(data: ConfigDict) -> Path:
@@ -120,9 +139,9 @@ def parse_sources(
             if data is None:
                 raise ConfigError(f"{key}: {item!r} needs the data config to resolve")
             paths = _symbolic_paths(target, data, workdir, key, planned)
-            sources += [
-                Source(path=p, split="train", proportion=weight / len(paths)) for p in paths
-            ]
+            found = [Source(path=p, split="train", proportion=weight / len(paths)) for p in paths]
+            # A stage's shard sets were made from budgeted sources already.
+            sources += found if target.startswith("stage:") else _under_budget(found, data, key)
             continue
         path, _, split = target.partition(":")
         held_out = held_out_splits(data) if data is not None else {"valid", "test"}
@@ -134,8 +153,15 @@ def parse_sources(
             )
         if not (Path(path) / "manifest.json").is_file():
             raise ConfigError(f"{key}: {path!r} is not a shard set (no manifest.json)")
-        sources.append(Source(path=Path(path), split=split or "train", proportion=weight))
+        found = [Source(path=Path(path), split=split or "train", proportion=weight)]
+        sources += _under_budget(found, data, key) if data is not None else found
     return sources
+
+
+def _under_budget(sources: list[Source], data: ConfigDict, key: str) -> list[Source]:
+    if label_budget(data) is None:
+        return sources
+    return [_budgeted_source(s, data, key) for s in sources]
 
 
 def stage_key(stage: ConfigDict, key: str, overridden: bool) -> str:
@@ -162,6 +188,19 @@ def resolve_stage_data(
             raise ConfigError(
                 f"config.data.{key}={split!r}: {path} has splits {sorted(manifest.splits)}"
             )
+    budget = label_budget(stage.data)
+    if budget is not None:
+        if stage.get("loss", "binary") != "binary":
+            raise ConfigError(
+                f"config.data.max_positives: a label budget counts positives of binary tasks; "
+                f"config.loss={stage.loss!r}"
+            )
+        path = budgeted_labeled_set(
+            path,
+            budget,
+            splits=(stage.data.train_split, stage.data.valid_split, stage.data.test_split),
+        )
+        manifest = load_manifest(path)
     sources = []
     if stage.data.use_labeled_train:
         if stage.data.train_split not in manifest.splits:
@@ -193,4 +232,288 @@ def resolve_stage_data(
         train_sources=tuple(sources),
         valid_split=stage.data.valid_split,
         test_split=stage.data.test_split,
+        label_budget=(manifest.metadata or {}).get("label_budget") if budget else None,
     )
+
+
+# ---- label budget --------------------------------------------------------------------------
+
+# Part of every budget set's cache name: bump whenever what a budget keeps changes.
+BUDGET_VERSION = 1
+_BUDGET_SALT = 0x627564  # separates the budget's draws from every other seeded stream
+BUDGET_RULE = (
+    "per task, min(N, available) positives of the split drawn uniformly with label_seed (each "
+    "task's draw is a prefix of one permutation, so a smaller budget keeps a subset of a larger "
+    "one); a row is kept if some task drew it, and its positive labels for tasks that did not "
+    "draw it become missing (NaN), so no task sees more than N positives; its 0 labels stay. "
+    "Background rows (no positive label) are kept in the original proportion: round(background "
+    "rows x kept positive rows / positive rows), drawn the same way. Windows carried by "
+    "homology keep their source row's budgeted labels and are dropped with it."
+)
+
+
+@dataclass(frozen=True)
+class LabelBudget:
+    max_positives: int  # per task, train split; 0 = all
+    max_valid_positives: int  # per task, validation split; 0 = all
+    seed: int
+
+
+def label_budget(data: ConfigDict) -> LabelBudget | None:
+    """The data section's label budget, or None when it keeps every label."""
+    values = {}
+    for key in ("max_positives", "max_valid_positives", "label_seed"):
+        value = data.get(key, 0)
+        try:
+            values[key] = int(value or 0)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config.data.{key}={value!r}: expected an integer") from None
+        if key != "label_seed" and values[key] < 0:
+            raise ConfigError(f"config.data.{key}={value!r}: expected 0 (all) or a count > 0")
+    if not values["max_positives"] and not values["max_valid_positives"]:
+        return None
+    return LabelBudget(values["max_positives"], values["max_valid_positives"], values["label_seed"])
+
+
+def budget_selection(
+    labels_NT: np.ndarray, max_positives: int, seed: int, salt: int = 0
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(rows kept int64[K] in file order, their labels float32[K, T], counts): `BUDGET_RULE`.
+
+    Positives are labels > 0.5; labels must be binary-task values in [0, 1] or NaN.
+    """
+    labels_NT = np.asarray(labels_NT, np.float32)
+    finite = labels_NT[~np.isnan(labels_NT)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        raise ConfigError(
+            "config.data.max_positives: a label budget counts positives of binary tasks (labels "
+            f"in [0, 1]); this split has labels from {finite.min():g} to {finite.max():g}"
+        )
+    n, num_tasks = labels_NT.shape
+    positive_NT = labels_NT > 0.5
+    drawn_NT = np.zeros_like(positive_NT)
+    for t in range(num_tasks):
+        rng = np.random.default_rng([seed, _BUDGET_SALT, salt, t])
+        candidates = rng.permutation(np.flatnonzero(positive_NT[:, t]))
+        drawn_NT[candidates[:max_positives], t] = True
+    positive_rows = positive_NT.any(axis=1)
+    drawn_rows = drawn_NT.any(axis=1)
+    background = np.flatnonzero(~positive_rows)
+    n_background = int(round(len(background) * drawn_rows.sum() / max(int(positive_rows.sum()), 1)))
+    rng = np.random.default_rng([seed, _BUDGET_SALT, salt, num_tasks])
+    kept_background = rng.permutation(background)[:n_background]
+    keep = drawn_rows.copy()
+    keep[kept_background] = True
+    rows = np.flatnonzero(keep)
+    labels = labels_NT[rows].copy()
+    masked = positive_NT[rows] & ~drawn_NT[rows]
+    labels[masked] = np.nan
+    counts = {
+        "max_positives": int(max_positives),
+        "available_positives": positive_NT.sum(axis=0).tolist(),
+        "kept_positives": (labels > 0.5).sum(axis=0).tolist(),
+        "masked_positives": masked.sum(axis=0).tolist(),
+        "rows": int(len(rows)),
+        "available_rows": int(n),
+        "kept_positive_rows": int(drawn_rows.sum()),
+        "positive_rows": int(positive_rows.sum()),
+        "kept_background_rows": int(len(kept_background)),
+        "background_rows": int(len(background)),
+    }
+    return rows, labels, counts
+
+
+def _budget_dir(name: str, parts: dict[str, Any]) -> Path:
+    blob = json.dumps({"version": BUDGET_VERSION, **parts}, sort_keys=True)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return cache_root() / "label_budget" / f"{name}-{digest}"
+
+
+def _fingerprint(shard_dir: Path) -> str:
+    return hashlib.sha256((Path(shard_dir) / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=32)
+def _train_selection(
+    labeled: Path, fingerprint: str, split: str, max_positives: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    del fingerprint  # part of the cache key only: a rebuilt set is read again
+    labels = load_split(labeled, split)["labels"]
+    return budget_selection(labels, max_positives, seed)
+
+
+def _write_subset(
+    writer: ShardSetWriter, split: str, cols: dict[str, np.ndarray], rows: np.ndarray,
+    labels: np.ndarray, extra_fields: list[str],
+) -> None:  # fmt: skip
+    writer.add_batch(
+        split,
+        cols["tokens"][rows],
+        labels,
+        cols["weights"][rows],
+        genome=cols["genome"][rows],
+        chrom=cols["chrom"][rows],
+        start=cols["start"][rows],
+        strand=cols["strand"][rows],
+        **{f: cols[f][rows] for f in extra_fields},
+    )
+
+
+_REPORTED: set[Path] = set()
+
+
+def _report_once(path: Path, message: str) -> None:
+    """Budget counts are logged once per set and process (plans resolve every stage twice)."""
+    if path not in _REPORTED:
+        _REPORTED.add(path)
+        log.info("%s", message)
+
+
+def _describe(counts: dict, tasks: list[str]) -> str:
+    kept = ", ".join(
+        f"{t} {k}/{a}"
+        for t, k, a in zip(
+            tasks, counts["kept_positives"], counts["available_positives"], strict=True
+        )  # fmt: skip
+    )
+    return (
+        f"positives {kept}; rows {counts['rows']} of {counts['available_rows']} "
+        f"({counts['kept_background_rows']} background of {counts['background_rows']})"
+    )
+
+
+def budgeted_labeled_set(labeled: Path, budget: LabelBudget, splits: tuple[str, str, str]) -> Path:
+    """The labeled set with the budget applied (train; validation if capped; test verbatim).
+
+    Written once to the cache and reused; its manifest's metadata.label_budget holds the rule
+    and the counts per split.
+    """
+    labeled = Path(labeled).resolve()
+    train_split, valid_split, test_split = splits
+    manifest = load_manifest(labeled)
+    out = _budget_dir(
+        f"{labeled.name}-p{budget.max_positives}-v{budget.max_valid_positives}-s{budget.seed}",
+        {"labeled": _fingerprint(labeled), "budget": budget.__dict__, "splits": list(splits)},
+    )
+    tasks = list(manifest.task_names)
+    if not (out / MANIFEST_NAME).is_file():
+        summary: dict[str, Any] = {
+            "rule": BUDGET_RULE,
+            "labeled": str(labeled),
+            "label_seed": budget.seed,
+            "splits": {},
+        }
+        metadata = {**(manifest.metadata or {}), "label_budget": summary}
+        with ShardSetWriter(
+            out,
+            seq_len=manifest.seq_len,
+            task_names=tasks,
+            extra_fields=manifest.extra_fields,
+            command=f"label budget of {labeled}: data.max_positives={budget.max_positives} "
+            f"data.max_valid_positives={budget.max_valid_positives} data.label_seed={budget.seed}",
+            metadata=metadata,
+            tfds=False,
+        ) as writer:
+            for split, cap, salt in ((train_split, budget.max_positives, 0),
+                                     (valid_split, budget.max_valid_positives, 1),
+                                     (test_split, 0, 0)):  # fmt: skip
+                cols = load_split(labeled, split)
+                if cap:
+                    rows, labels, counts = budget_selection(cols["labels"], cap, budget.seed, salt)
+                    summary["splits"][split] = counts
+                else:
+                    rows, labels = np.arange(len(cols["labels"])), cols["labels"]
+                _write_subset(writer, split, cols, rows, labels, manifest.extra_fields)
+    counts = load_manifest(out).metadata["label_budget"]["splits"]
+    for split, c in counts.items():
+        _report_once(
+            out / split, f"label budget ({split}, seed {budget.seed}): {_describe(c, tasks)}"
+        )
+    return out
+
+
+def _budgeted_source(source: Source, data: ConfigDict, key: str) -> Source:
+    """A source under the label budget: the labeled train split -> its budgeted subset, a
+    homology set carried from it -> the windows carried from the kept rows; others as is."""
+    budget = label_budget(data)
+    assert budget is not None
+    labeled = Path(labeled_path(data)).resolve()
+    path = Path(source.path).resolve()
+    splits = (str(data.train_split), str(data.valid_split), str(data.test_split))
+    if path == labeled:
+        if source.split != data.train_split:
+            return source
+        return Source(
+            budgeted_labeled_set(labeled, budget, splits), source.split, source.proportion
+        )
+    metadata = load_manifest(path).metadata or {}
+    if metadata.get("kind") != "homology" or not budget.max_positives:
+        return source
+    carried_from = Path(str(metadata.get("labeled", ""))).resolve()
+    if carried_from != labeled or metadata.get("source_split", "train") != data.train_split:
+        raise ConfigError(
+            f"{key}: {source.path} carries the labels of {metadata.get('labeled')!r} "
+            f"(split {metadata.get('source_split')!r}), not of this run's labeled train split "
+            f"{labeled}:{data.train_split}, so a label budget (config.data.max_positives) cannot "
+            "tell which of its windows come from kept positives; carry from the labeled set "
+            "itself or drop the budget"
+        )
+    return Source(budgeted_carried_set(path, labeled, budget, str(data.train_split)),
+                  source.split, source.proportion)  # fmt: skip
+
+
+def budgeted_carried_set(carried: Path, labeled: Path, budget: LabelBudget, split: str) -> Path:
+    """A homology set reduced to the windows carried from rows the budget keeps, each with its
+    source row's budgeted labels (a positive the budget masked is masked here too)."""
+    manifest = load_manifest(carried)
+    if "source_index" not in manifest.extra_fields:
+        raise ConfigError(
+            f"{carried}: a homology set without the source_index field cannot follow a label "
+            "budget; re-create it with `python -m data_prep homology`"
+        )
+    out = _budget_dir(
+        f"{carried.parent.name}-{carried.name}-p{budget.max_positives}-s{budget.seed}",
+        {"carried": _fingerprint(carried), "labeled": _fingerprint(labeled),
+         "max_positives": budget.max_positives, "seed": budget.seed, "split": split},
+    )  # fmt: skip
+    if not (out / MANIFEST_NAME).is_file():
+        rows, labels, _ = _train_selection(
+            labeled, _fingerprint(labeled), split, budget.max_positives, budget.seed
+        )
+        cols = load_split(carried, "train")
+        source_row = cols["source_index"].astype(np.int64)
+        position = np.searchsorted(rows, source_row)
+        position = np.minimum(position, len(rows) - 1)
+        keep = np.flatnonzero(rows[position] == source_row)
+        kept_labels = cols["labels"][keep].copy()
+        kept_labels[np.isnan(labels[position[keep]])] = np.nan
+        counts = {
+            "rows": int(len(keep)),
+            "available_rows": int(len(source_row)),
+            "kept_positives": (kept_labels > 0.5).sum(axis=0).tolist(),
+            "available_positives": (cols["labels"] > 0.5).sum(axis=0).tolist(),
+        }
+        metadata = {
+            **(manifest.metadata or {}),
+            "label_budget": {"rule": BUDGET_RULE, "labeled": str(labeled),
+                             "label_seed": budget.seed, "max_positives": budget.max_positives,
+                             "carried": str(carried), "counts": counts},
+        }  # fmt: skip
+        with ShardSetWriter(
+            out,
+            seq_len=manifest.seq_len,
+            task_names=manifest.task_names,
+            extra_fields=manifest.extra_fields,
+            command=f"label budget of {carried}: rows carried from {labeled}'s kept rows "
+            f"(data.max_positives={budget.max_positives} data.label_seed={budget.seed})",
+            metadata=metadata,
+            tfds=False,
+        ) as writer:
+            _write_subset(writer, "train", cols, keep, kept_labels, manifest.extra_fields)
+    c = load_manifest(out).metadata["label_budget"]["counts"]
+    _report_once(
+        out,
+        f"label budget: {carried.name} keeps {c['rows']} of {c['available_rows']} carried "
+        f"windows (positives {c['kept_positives']} of {c['available_positives']})",
+    )
+    return out

@@ -31,8 +31,20 @@ UNLABELED_VERSION = 2
 
 
 def _world_params(toy: Any) -> ToyWorldParams:
+    """config.data.toy_world -> ToyWorldParams; `divergence` may be "" (the default ladder)
+    or "CLOSEST,FARTHEST" as the command line gives it."""
     fields = {k: v for k, v in dict(toy).items() if k != "window"}
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    divergence = fields.get("divergence")
+    if isinstance(divergence, str):
+        text = divergence.strip()
+        try:
+            fields["divergence"] = tuple(float(x) for x in text.split(",")) if text else None
+        except ValueError:
+            raise ValueError(
+                f"config.data.toy_world.divergence={divergence!r}: expected CLOSEST,FARTHEST "
+                "substitutions per site, e.g. 0.02,0.5"
+            ) from None
     return ToyWorldParams(**fields)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -11,10 +12,13 @@ import pyfaidx
 import pytest
 
 from data_prep.__main__ import main as data_prep_main
+from jaxssl.config import base_config
+from jaxssl.data.manifest import load_manifest
 from jaxssl.genome.fasta import Genome
 from jaxssl.genome.intervals import read_intervals
 from jaxssl.homology.chain import ChainIndex, read_chains
 from jaxssl.tokens import encode, reverse_complement
+from jaxssl.toy_data import _world_params, toy_homology_shards, toy_unlabeled_all
 from jaxssl.toyworld import (
     ToyWorldParams,
     binding_models,
@@ -23,6 +27,7 @@ from jaxssl.toyworld import (
     load_world_info,
 )
 from jaxssl.toyworld.binding import COFACTOR_BONUS, GC_WEIGHT, Z_SLOPE, call_sites
+from jaxssl.toyworld.world import comb_edges, relative_distances
 
 TINY = ToyWorldParams(
     seed=7,
@@ -361,13 +366,84 @@ def test_ensure_toy_world_builds_once(tmp_path, monkeypatch):
     assert explicit.parent.parent == tmp_path / "explicit"
 
 
+# The default world's cache name and one of its genomes: the README's figures and every cached
+# default world depend on them (change them only with GENERATOR_VERSION).
+DEFAULT_KEY = "371516c113d6da41"
+DEFAULT_SP3_SHA256 = "11407c55d11140fa83d8c0ab904c6147f48a7085901eecd7d89e413ec977ab96"
+
+
 def test_default_world_has_a_rare_tf(tmp_path):
     """The world every config falls back to: a few hundred rare peaks, thousands for the rest."""
-    info = load_world_info(ensure_toy_world(cache_dir=tmp_path))
+    world = ensure_toy_world(cache_dir=tmp_path)
+    info = load_world_info(world)
     peaks = info["counts"]["peaks"]
     assert 150 <= peaks[info["rare_tf"]] <= 600
     assert all(1500 <= n <= 5000 for tf, n in peaks.items() if tf != info["rare_tf"])
     assert len(info["species"]) == 4 and sum(info["chrom_sizes"]["ref"].values()) == 3_000_000
+    # Unchanged by the options added later (divergence): same key, tree, params, files.
+    assert world.name == info["key"] == DEFAULT_KEY
+    assert info["tree"] == "(ref:0,(sp1:0.05,(sp2:0.05,sp3:0.05)anc2:0.05)anc1:0.05);"
+    assert "divergence" not in info["params"] and "distance_from_reference" not in info
+    digest = hashlib.sha256((world / "genomes" / "sp3.fa").read_bytes()).hexdigest()
+    assert digest == DEFAULT_SP3_SHA256
+
+
+def test_default_config_names_the_default_world():
+    config = base_config()
+    assert _world_params(config.data.toy_world) == ToyWorldParams()
+    assert ToyWorldParams().key() == DEFAULT_KEY
+    assert "divergence" not in ToyWorldParams().to_dict()
+    spread = _world_params({**config.data.toy_world.to_dict(), "species": 12,
+                            "divergence": "0.02,0.5"})  # fmt: skip
+    assert spread.divergence == (0.02, 0.5) and spread.key() != DEFAULT_KEY
+    with pytest.raises(ValueError, match="divergence"):
+        _world_params({"divergence": "0.02"})
+    with pytest.raises(ValueError, match="divergence"):
+        ToyWorldParams(species=4, divergence=(0.5, 0.1))
+
+
+# Five relatives from 0.02 to 0.6 substitutions per site, on the smallest genome whose five
+# chromosomes fit the toy world's held-out chr4/chr5.
+SPREAD = ToyWorldParams(
+    seed=3,
+    species=5,
+    genome_size=500_000,
+    chromosomes=5,
+    sites_per_tf=250,
+    rare_sites=60,
+    divergence=(0.02, 0.6),
+)
+
+
+@pytest.fixture(scope="module")
+def spread_cache(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("spread_cache")
+    ensure_toy_world(SPREAD, cache_dir=root)
+    return root
+
+
+def test_relatives_spread_over_the_divergence_range(spread_cache):
+    info = load_world_info(spread_cache / "toy_world" / SPREAD.key())
+    relatives = info["species"][1:]
+    assert relatives == [f"sp{i}" for i in range(1, 6)]
+    distance = [info["distance_from_reference"][sp] for sp in relatives]
+    np.testing.assert_allclose(distance, relative_distances(5, (0.02, 0.6)), rtol=1e-5)
+    assert distance[0] == pytest.approx(0.02) and distance[-1] == pytest.approx(0.6)
+    identity = [info["counts"]["identity"][sp] for sp in relatives]
+    assert all(a > b for a, b in zip(identity, identity[1:], strict=False)), identity
+    assert identity[0] > 0.97 and identity[-1] < 0.8
+    assert [c for c, _, _ in comb_edges(5, (0.02, 0.6))].count("sp5") == 1
+
+
+def test_pseudo_label_sources_cover_every_relative(spread_cache, monkeypatch):
+    monkeypatch.setenv("JAXSSL_CACHE", str(spread_cache))
+    toy = {**SPREAD.to_dict(), "window": 100}
+    homology = toy_homology_shards(toy)
+    targets = [load_manifest(p).metadata["target"] for p in homology]
+    assert targets == [f"sp{i}" for i in range(1, 6)]
+    unlabeled = toy_unlabeled_all(toy, count=200)
+    genomes = [load_manifest(p).metadata.get("genome") for p in unlabeled]
+    assert genomes == ["ref", *targets]
 
 
 def test_cli_writes_a_world_and_reports_errors(tmp_path, capsys):
@@ -396,3 +472,6 @@ def test_cli_writes_a_world_and_reports_errors(tmp_path, capsys):
     assert data_prep_main([*argv, "--force"]) == 0
     assert data_prep_main(["toy-world", "--out", str(tmp_path / "x"), "--set", "nope=1"]) == 2
     assert "nope" in capsys.readouterr().err
+    bad = ["toy-world", "--out", str(tmp_path / "y"), "--divergence", "0.1"]
+    assert data_prep_main(bad) == 2
+    assert "divergence" in capsys.readouterr().err

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 GENERATOR_VERSION = 1
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Fields added after the first worlds were cached; left at None they are not part of the key.
+_LATER_FIELDS = ("divergence",)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class ToyWorldParams:
     inversions: float = 1.0  # expected inversions per chromosome per branch
     translocations: float = 1.0  # expected translocations per genome per branch
     motif_file: str | None = None  # MEME file with the TF and partner motifs; None = shipped
+    # (closest, farthest) expected substitutions per neutral site between the reference and its
+    # relatives, spread geometrically over `species` relatives on a comb-shaped tree (see
+    # world.comb_edges); None = the ladder of `branch_length` branches (the default world).
+    divergence: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.species < 1:
@@ -69,10 +75,22 @@ class ToyWorldParams:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if self.divergence is not None:
+            lo, hi = (float(x) for x in (*self.divergence, 0, 0)[:2])
+            if len(self.divergence) != 2 or not 0 < lo < hi <= 2.0:
+                raise ValueError(
+                    f"divergence must be (closest, farthest) with 0 < closest < farthest <= 2 "
+                    f"substitutions per site, got {self.divergence}"
+                )
+            if self.species < 2:
+                raise ValueError("divergence spreads several relatives: give species >= 2")
 
     def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}  # fmt: skip
+        """Every field, except those added after the first worlds were cached while they are
+        unset: a world that existed before them keeps its key, cache directory and world.json."""
+        d = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+             for f in dataclasses.fields(self)}  # fmt: skip
+        return {k: v for k, v in d.items() if k not in _LATER_FIELDS or v is not None}
 
     @classmethod
     def from_dict(cls, d: dict) -> ToyWorldParams:

@@ -11,6 +11,7 @@ truth/<species>/<TF>.bed        noise-free bound sites of every genome, evaluati
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -50,16 +51,65 @@ def tree_edges(species: int) -> list[tuple[str, str]]:
     return edges
 
 
-def newick(edges: list[tuple[str, str]], branch: float) -> str:
-    children: dict[str, list[str]] = {}
-    for child, parent in edges:
-        children.setdefault(parent, []).append(child)
+def relative_distances(species: int, divergence: tuple[float, float]) -> list[float]:
+    """Expected substitutions per neutral site from the reference to sp1..spK: geometric
+    spacing from the closest to the farthest, so close relatives are as well sampled as far."""
+    lo, hi = (float(x) for x in divergence)
+    return [lo * (hi / lo) ** (i / (species - 1)) for i in range(species)]
+
+
+def comb_edges(species: int, divergence: tuple[float, float]) -> list[tuple[str, str, float]]:
+    """(child, parent, branch length) of a comb whose leaf sp<i> lies at the i-th distance of
+    `relative_distances` from the reference, parents before children.
+
+    The spine node anc<i> sits halfway to sp<i>, so relatives share the part of their history
+    that their divergence times share (sp<i> and sp<j>, i < j, share the path to anc<i>), as
+    a genome family sampled at increasing distance from one species does.
+    """
+    d = relative_distances(species, divergence)
+    spine = [x / 2 for x in d[:-1]]  # anc1..anc<K-1>
+    edges = [("anc1", REFERENCE, spine[0])]
+    for i in range(1, species):
+        if i > 1:
+            edges.append((f"anc{i}", f"anc{i - 1}", spine[i - 1] - spine[i - 2]))
+        edges.append((f"sp{i}", f"anc{i}", d[i - 1] - spine[i - 1]))
+    edges.append((f"sp{species}", f"anc{species - 1}", d[-1] - spine[-1]))
+    return edges
+
+
+def world_edges(params: ToyWorldParams) -> list[tuple[str, str, float]]:
+    """(child, parent, branch length) of the world's tree: the ladder of equal branches by
+    default, the comb over `params.divergence` when it is set."""
+    if params.divergence is None:
+        return [(c, p, params.branch_length) for c, p in tree_edges(params.species)]
+    return comb_edges(params.species, params.divergence)
+
+
+def newick(edges: list[tuple[str, str, float]]) -> str:
+    children: dict[str, list[tuple[str, float]]] = {}
+    for child, parent, length in edges:
+        children.setdefault(parent, []).append((child, length))
 
     def render(node: str) -> str:
-        inner = ",".join(f"{render(c)}:{branch:g}" for c in children.get(node, []))
+        inner = ",".join(f"{render(c)}:{length:g}" for c, length in children.get(node, []))
         return f"({inner}){node}" if inner else node
 
-    return f"({REFERENCE}:0,{','.join(f'{render(c)}:{branch:g}' for c in children[REFERENCE])});"
+    top = ",".join(f"{render(c)}:{length:g}" for c, length in children[REFERENCE])
+    return f"({REFERENCE}:0,{top});"
+
+
+def _branch_params(params: ToyWorldParams, length: float) -> ToyWorldParams:
+    """The evolution settings of one branch: rearrangements scale with its length (the
+    default world's branches all have `branch_length`, so it evolves with `params` as is)."""
+    if length == params.branch_length:
+        return params
+    scale = length / params.branch_length
+    return dataclasses.replace(
+        params,
+        branch_length=length,
+        inversions=params.inversions * scale,
+        translocations=params.translocations * scale,
+    )
 
 
 def write_fasta(path: Path, genome: Genome) -> None:
@@ -139,12 +189,17 @@ def _build(out: Path, params: ToyWorldParams) -> dict:
 
     genomes: dict[str, Genome] = {REFERENCE: reference_genome(ref)}
     sites = {REFERENCE: [binding.call_sites(ref.seqs, m) for m in models]}
-    edges = tree_edges(params.species)
-    for child, parent in edges:
+    edges = world_edges(params)
+    for child, parent, length in edges:
         seqs = seqs_of(genomes[parent])
         protect = binding.constrained_mask(seqs, sites[parent], models)
         genomes[child] = evolve(
-            genomes[parent], sites[parent], list(protect.values()), models, params, rng
+            genomes[parent],
+            sites[parent],
+            list(protect.values()),
+            models,
+            _branch_params(params, length),
+            rng,
         )
         sites[child] = [binding.call_sites(seqs_of(genomes[child]), m) for m in models]
     species = [REFERENCE] + [f"sp{i}" for i in range(1, params.species + 1)]
@@ -181,9 +236,13 @@ def _build(out: Path, params: ToyWorldParams) -> dict:
             counts["aligned_fraction"][sp] = round(aligned, 5)
             counts["identity"][sp] = round(identity, 5)
 
-    depth = {REFERENCE: 0}
-    for child, parent in edges:
+    depth, distance = {REFERENCE: 0}, {REFERENCE: 0.0}
+    for child, parent, length in edges:
         depth[child] = depth[parent] + 1
+        distance[child] = distance[parent] + length
+    extra = {}
+    if params.divergence is not None:  # the default world.json stays as it always was
+        extra["distance_from_reference"] = {sp: round(distance[sp], 6) for sp in species}
     return {
         "format": 1,
         "generator": f"jaxssl.toyworld v{GENERATOR_VERSION}",
@@ -191,8 +250,9 @@ def _build(out: Path, params: ToyWorldParams) -> dict:
         "params": params.to_dict(),
         "reference": REFERENCE,
         "species": species,
-        "tree": newick(edges, params.branch_length),
+        "tree": newick(edges),
         "branches_from_reference": {sp: depth[sp] for sp in species},
+        **extra,
         "tfs": list(params.tfs),
         "rare_tf": params.rare_tf,
         "motifs": {tf: m.describe() for tf, m in zip(params.tfs, models, strict=True)},
