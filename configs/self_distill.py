@@ -22,7 +22,7 @@ EMA teacher's in the long recipe; ``--config.self_distill.finetune_from=teacher|
 The text after ':' picks the backbone (its hyperparameters become --config.model.hparams.*).
 
 This default is the quick one: a narrow ``dilated_resnet`` (64 channels, 4 blocks, 79k
-parameters), batch 64, 300 pre-training and at most 300 fine-tuning steps, so that the whole
+parameters), batch 64, 200 pre-training and at most 200 fine-tuning steps, so that the whole
 run (three seeds, with the control) finishes in minutes on a laptop CPU; the figures in README
 give its wall time. It shows the method end to end, not its effect at scale:
 ``configs/self_distill_long.py`` is the full-width recipe (hours on a CPU).
@@ -52,13 +52,13 @@ def get_config(model: str | None = None):
     config.pretrain = {
         "objective": "self_distill",
         "data": {"use_labeled_train": False, "extra_train": "toy:unlabeled"},
-        "train": {"steps": 300, "learning_rate": 5e-4, "warmup_steps": 30},
+        "train": {"steps": 200, "learning_rate": 5e-4, "warmup_steps": 20},
     }
     config.finetune = {
         "objective": "supervised",
         "init_from": "prev",
         "init_exclude": "head",
-        "train": {"steps": 300, "warmup_steps": 20},
+        "train": {"steps": 200, "warmup_steps": 20},
     }
     # The from-scratch control: the same model and recipe on the labels only, with the whole
     # pretrain + finetune budget as its maximum (early-stopped like the method).

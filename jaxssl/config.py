@@ -72,6 +72,9 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.train.learning_rate = 1e-3
     c.train.warmup_steps = 100
     c.train.final_lr_fraction = 0.01
+    # "warmup_cosine" (linear warm-up from 0) | "one_cycle" (cosine rise from peak/25 over
+    # warmup_steps, cosine fall): see jaxssl/optim.py.
+    c.train.schedule = "warmup_cosine"
     c.train.weight_decay = 1e-2
     c.train.grad_clip_norm = 1.0
     c.train.freeze = ""  # parameter-path prefixes that are not trained, e.g. "motifs"

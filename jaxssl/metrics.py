@@ -133,3 +133,80 @@ def summarize(per_task: dict[str, dict]) -> dict:
         means[name] = float(np.mean(values)) if values else float("nan")
     out["mean"] = means
     return out
+
+
+# A stage's MCC at the threshold chosen on validation: `metrics["dev_threshold"]` of a labeled
+# stage's result (see `dev_threshold_metrics`), reported under this name.
+DEV_THRESHOLD_METRIC = "mcc_dev_threshold"
+
+
+def best_mcc_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold (predict positive at score >= t) of highest MCC on these rows.
+
+    Meant for the validation split only: the threshold is then applied, unchanged, to test.
+    Candidates lie midway between consecutive distinct scores (and at the lowest score);
+    among equally good ones the one closest to 0.5 wins. 0.5 when only one class is present.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    keep = ~np.isnan(labels)
+    y = labels[keep] > 0.5
+    s = np.asarray(scores, dtype=np.float64)[keep]
+    if len(y) == 0 or y.all() or not y.any():
+        return 0.5
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s_sorted)), len(s_sorted) - 1]  # end of each score run
+    tp = np.cumsum(y_sorted)[last].astype(np.float64)
+    fp = np.cumsum(~y_sorted)[last].astype(np.float64)
+    n_pos, n_neg = float(y.sum()), float((~y).sum())
+    fn, tn = n_pos - tp, n_neg - fp
+    denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    mccs = np.where(denom > 0, (tp * tn - fp * fn) / np.where(denom > 0, denom, 1.0), 0.0)
+    run_scores = s_sorted[last]
+    below = np.r_[run_scores[1:], run_scores[-1]]  # next lower distinct score (or itself)
+    thresholds = np.where(below < run_scores, (run_scores + below) / 2, run_scores)
+    best = np.flatnonzero(mccs >= mccs.max() - 1e-12)
+    return float(thresholds[best[np.argmin(np.abs(thresholds[best] - 0.5))]])
+
+
+def _positive_scores(labels_BT: np.ndarray, probs: np.ndarray, loss_type: str) -> list | None:
+    """[(labels, positive-class scores)] per task; None when no single threshold applies."""
+    if loss_type == "multiclass":
+        if probs.shape[-1] != 2:
+            return None  # K > 2 classes: argmax, no threshold
+        return [(labels_BT[:, 0], probs[:, 1])]
+    return [(labels_BT[:, t], probs[:, t]) for t in range(probs.shape[-1])]
+
+
+def dev_threshold_metrics(
+    task_names: list[str],
+    loss_type: str,
+    *,
+    valid: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+) -> dict[str, dict] | None:
+    """MCC at the threshold chosen on validation, for validation and test.
+
+    ``valid`` and ``test`` are (labels [B, T], probabilities) of each split. The thresholds
+    are computed from ``valid`` alone; ``test`` only has them applied. Returns
+    {"thresholds": {task: t}, "valid": {task: mcc, "mean": mcc}, "test": {...}}, or None
+    (multi-class with more than two classes: predictions are an argmax, not a threshold).
+    """
+    valid_scores = _positive_scores(*valid, loss_type)
+    test_scores = _positive_scores(*test, loss_type)
+    if valid_scores is None or test_scores is None:
+        return None
+    thresholds = [best_mcc_threshold(y, s) for y, s in valid_scores]
+    out: dict[str, dict] = {"thresholds": dict(zip(task_names, thresholds, strict=True))}
+    for split, scores in (("valid", valid_scores), ("test", test_scores)):
+        per_task = {}
+        for name, threshold, (y, s) in zip(task_names, thresholds, scores, strict=True):
+            y = np.asarray(y, dtype=np.float64)
+            keep = ~np.isnan(y)
+            per_task[name] = (
+                mcc(y[keep] > 0.5, np.asarray(s)[keep] >= threshold) if keep.any() else float("nan")
+            )
+        finite = [v for v in per_task.values() if not np.isnan(v)]
+        per_task["mean"] = float(np.mean(finite)) if finite else float("nan")
+        out[split] = per_task
+    return out

@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from jaxssl.metrics import METRIC_NAMES
+from jaxssl.metrics import DEV_THRESHOLD_METRIC, METRIC_NAMES
+
+
+def _reported(stages: list[dict]) -> tuple[str, ...]:
+    """METRIC_NAMES, plus MCC at the dev-chosen threshold where any stage has it."""
+    has_dev = any(s.get("metrics", {}).get("dev_threshold") for s in stages)
+    return (*METRIC_NAMES, DEV_THRESHOLD_METRIC) if has_dev else METRIC_NAMES
 
 
 def write_json_atomic(path: Path, obj: Any, *, sort_keys: bool = False) -> Path:
@@ -42,17 +48,21 @@ def json_default(value: Any) -> Any:
 
 
 def format_table(stages: list[dict], split: str = "test") -> str:
-    """Rows: stage x task; columns: AUROC, AUPRC, MCC, accuracy on `split`."""
+    """Rows: stage x task; columns: AUROC, AUPRC, MCC, accuracy (and MCC at the dev-chosen
+    threshold where there is one) on `split`."""
+    names = _reported(stages)
     rows = []
     for stage in stages:
         metrics = stage.get("metrics", {}).get(split)
         if not metrics:
             continue
-        for task, values in metrics.items():
-            rows.append([stage["name"], task, *[_fmt(values.get(m)) for m in METRIC_NAMES]])
+        for task in metrics:
+            rows.append(
+                [stage["name"], task, *[_fmt(_metric(stage, split, task, m)) for m in names]]
+            )
     if not rows:
         return f"(no {split} metrics)"
-    header = ["stage", "task", *METRIC_NAMES]
+    header = ["stage", "task", *names]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [
         f"{split} metrics",
@@ -94,6 +104,9 @@ def sign_test_p(differences: list[float]) -> float:
 
 
 def _metric(stage: dict, split: str, task: str, metric: str) -> float | None:
+    if metric == DEV_THRESHOLD_METRIC:
+        value = (stage.get("metrics", {}).get("dev_threshold") or {}).get(split, {}).get(task)
+        return None if value is None else float(value)
     value = stage.get("metrics", {}).get(split, {}).get(task, {}).get(metric)
     return None if value is None else float(value)
 
@@ -124,10 +137,9 @@ def seed_summary(runs: list[list[dict]], seeds: list[int]) -> dict:
             tasks = list(per_seed[0].get("metrics", {}).get(split, {}) or {})
             if not tasks:
                 continue
+            names = _reported(per_seed)
             entry[split] = {
-                task: {
-                    m: _stats([_metric(s, split, task, m) for s in per_seed]) for m in METRIC_NAMES
-                }
+                task: {m: _stats([_metric(s, split, task, m) for s in per_seed]) for m in names}
                 for task in tasks
             }
         stages[name] = entry

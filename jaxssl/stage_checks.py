@@ -17,6 +17,7 @@ from jaxssl.losses import LOSS_TYPES
 from jaxssl.metrics import METRIC_NAMES
 from jaxssl.models import model_names
 from jaxssl.objectives import available_objectives
+from jaxssl.optim import SCHEDULES
 from jaxssl.stages import STAGE_RUNNERS, is_job
 
 __all__ = ["DTYPES", "validate_stage"]
@@ -39,6 +40,11 @@ def validate_stage(stage: ConfigDict) -> None:
         )
     if stage.loss not in LOSS_TYPES:
         raise ConfigError(f"{where}: config.loss={stage.loss!r}; expected one of {LOSS_TYPES}")
+    schedule = stage.train.get("schedule", "warmup_cosine")
+    if schedule not in SCHEDULES:
+        raise ConfigError(
+            f"{where}: config.train.schedule={schedule!r}; expected one of {SCHEDULES}"
+        )
     if stage.train.dtype not in DTYPES:
         raise ConfigError(f"{where}: config.train.dtype={stage.train.dtype!r}; expected {DTYPES}")
     if int(stage.train.get("patience", 0)) < 0:

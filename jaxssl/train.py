@@ -44,6 +44,7 @@ from jaxssl.errors import ConfigError
 from jaxssl.evaluate import SplitPredictions, batched_probabilities, split_metrics
 from jaxssl.host_memory import keep_large_buffers_in_heap
 from jaxssl.metric_writer import MetricWriter, read_metrics
+from jaxssl.metrics import dev_threshold_metrics
 from jaxssl.models import build_model
 from jaxssl.objectives import get_objective
 from jaxssl.optim import make_optimizer, param_path
@@ -77,7 +78,7 @@ from jaxssl.stages import STAGE_RUNNERS
 from jaxssl.stored_config import (
     write_record,
 )
-from jaxssl.train_state import TrainState, split_model
+from jaxssl.train_state import TrainState, split_model, statistic_paths
 from jaxssl.workdir_lock import WorkdirLock
 
 log = logging.getLogger("jaxssl")
@@ -397,7 +398,7 @@ def _build_stage(
     params = initial_params(stage, prev_dir, spec, params, workdir)
     write_model_spec(stage_dir, spec)
 
-    tx = make_optimizer(stage.train)
+    tx = make_optimizer(stage.train, statistic_paths(model))
     objective = get_objective(stage.objective)(stage, graphdef, rest, tx)
     uses_labels = objective.uses_labels
     params = objective.init_params(params, jax.random.PRNGKey(int(stage.seed) + 1))
@@ -596,10 +597,19 @@ def _final_evaluation(run: _Stage, loop: _LoopResult) -> tuple[dict, Any]:
     if run.uses_labels:
         best_params = run.ckpts.restore_best(jax.device_get(run.objective.eval_params(run.state)))
         best_params = jax.device_put(best_params, replicated(run.mesh))
-        valid, _ = run.evaluate(best_params, run.data.valid_split)
+        valid, valid_pred = run.evaluate(best_params, run.data.valid_split)
         test, test_pred = run.evaluate(best_params, run.data.test_split)  # the only look at test
         loop.writer.write(loop.last_step, "test", {f"mean_{k}": v for k, v in test["mean"].items()})
         metrics = {"valid": valid, "test": test}
+        # MCC at the threshold chosen on validation (computed there only, applied to test).
+        chosen = dev_threshold_metrics(
+            run.task_names,
+            run.config.loss,
+            valid=(valid_pred.labels_BT, valid_pred.probs),
+            test=(test_pred.labels_BT, test_pred.probs),
+        )
+        if chosen is not None:
+            metrics["dev_threshold"] = chosen
     else:  # pre-training: the selection record is the result; there is no test to report
         metrics = {"valid": loop.best["valid"]}
     run.ckpts.close()
@@ -642,6 +652,7 @@ def _stage_result(run: _Stage, loop: _LoopResult, metrics: dict) -> dict:
                 {"path": str(s.path), "split": s.split, "proportion": s.proportion}
                 for s in run.data.train_sources
             ],
+            "label_budget": run.data.label_budget,
         },
         "metrics": metrics,
     }

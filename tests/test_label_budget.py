@@ -251,3 +251,23 @@ def test_benchmark_pairs_every_method_with_supervised_per_seed(tmp_path):
     command = bench.run_command(25, 1, 50, tmp_path / "w", ["pseudo.max_examples=10"])
     assert "--config.data.label_seed=1" in command and "--config.seed=1" in command
     assert command[-1] == "--config.pseudo.max_examples=10"
+
+
+def test_stage_report_holds_the_budget_counts(labeled, tmp_path):
+    from jaxssl import train as train_lib
+
+    config = base_config()
+    config.stages = "main"
+    config.data.path = str(labeled)
+    config.data.max_positives = 7
+    config.model.hparams.num_filters = 8
+    config.train.steps = 4
+    config.train.batch_size = 32
+    config.train.eval_every = 4
+    config.train.log_every = 2
+    config.train.progress_bar = False
+    config.eval.batch_size = 64
+    report = train_lib.train_and_evaluate(with_stage_slots(config), tmp_path / "run")
+    budget = report["stages"][0]["data"]["label_budget"]
+    available = (load_split(labeled, "train")["labels"] > 0.5).sum(axis=0)
+    assert budget["splits"]["train"]["kept_positives"] == np.minimum(7, available).tolist()

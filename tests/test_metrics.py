@@ -118,3 +118,73 @@ def test_report_table_lists_every_stage_and_task():
     table = format_table(stages)
     assert "supervised  ctcf  0.9000  0.8000  0.5000  0.7000" in table
     assert "student_1   ctcf  0.9500  -" in table
+
+
+def test_best_mcc_threshold_is_the_best_on_the_rows_given():
+    rng = np.random.default_rng(0)
+    labels = (rng.random(300) < 0.4).astype(np.float32)
+    scores = np.clip(0.25 * labels + rng.random(300) * 0.75, 0, 1)
+    threshold = metrics.best_mcc_threshold(labels, scores)
+    best = max(metrics.mcc(labels, scores >= t) for t in np.unique(scores))
+    assert metrics.mcc(labels, scores >= threshold) == pytest.approx(best)
+    assert metrics.best_mcc_threshold(np.ones(5), np.linspace(0, 1, 5)) == 0.5  # one class
+    # Separable scores: a threshold between the classes, not at either edge.
+    t = metrics.best_mcc_threshold(np.array([0, 0, 1, 1.0]), np.array([0.1, 0.2, 0.6, 0.9]))
+    assert 0.2 < t < 0.6
+
+
+def test_dev_threshold_is_never_computed_on_test():
+    rng = np.random.default_rng(1)
+    valid_labels = (rng.random((200, 2)) < 0.5).astype(np.float32)
+    valid_probs = np.clip(0.3 * valid_labels + 0.7 * rng.random((200, 2)), 0, 1)
+    test_labels = (rng.random((150, 2)) < 0.5).astype(np.float32)
+    test_probs = np.clip(0.3 * test_labels + 0.7 * rng.random((150, 2)), 0, 1)
+    names = ["a", "b"]
+    out = metrics.dev_threshold_metrics(
+        names, "binary", valid=(valid_labels, valid_probs), test=(test_labels, test_probs)
+    )
+    for t, name in enumerate(names):
+        expected = metrics.best_mcc_threshold(valid_labels[:, t], valid_probs[:, t])
+        assert out["thresholds"][name] == expected
+        assert out["test"][name] == pytest.approx(
+            metrics.mcc(test_labels[:, t], test_probs[:, t] >= expected)
+        )
+    # Other test labels and scores: the same thresholds, only the test MCC changes.
+    flipped = metrics.dev_threshold_metrics(
+        names, "binary", valid=(valid_labels, valid_probs), test=(1 - test_labels, test_probs[::-1])
+    )
+    assert flipped["thresholds"] == out["thresholds"]
+    assert flipped["valid"] == out["valid"]
+    assert flipped["test"]["a"] != out["test"]["a"]
+    # Two-class softmax: the threshold is on p(class 1); more classes: none.
+    probs_2 = np.stack([1 - valid_probs[:, 0], valid_probs[:, 0]], axis=1)
+    two = metrics.dev_threshold_metrics(
+        ["y"],
+        "multiclass",
+        valid=(valid_labels[:, :1], probs_2),
+        test=(valid_labels[:, :1], probs_2),
+    )
+    assert two["thresholds"]["y"] == out["thresholds"]["a"]
+    three = np.full((200, 3), 1 / 3)
+    assert (
+        metrics.dev_threshold_metrics(
+            ["y"],
+            "multiclass",
+            valid=(valid_labels[:, :1], three),
+            test=(valid_labels[:, :1], three),
+        )
+        is None
+    )
+
+
+def test_report_table_shows_mcc_at_the_dev_threshold():
+    stage = {
+        "name": "gue",
+        "metrics": {
+            "test": {"label": {"mcc": 0.5}, "mean": {"mcc": 0.5}},
+            "dev_threshold": {"thresholds": {"label": 0.4}, "test": {"label": 0.6, "mean": 0.6}},
+        },
+    }
+    table = format_table([stage], "test")
+    assert "mcc_dev_threshold" in table and "0.6000" in table
+    assert "mcc_dev_threshold" not in format_table([{**stage, "metrics": {"test": {}}}], "test")

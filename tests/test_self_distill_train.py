@@ -37,6 +37,7 @@ def tiny_config(data: Path, num_filters: int = 8):
     config.pretrain.data.extra_train = f"{data}:train"  # its sequences, labels ignored
     config.model.hparams.num_filters = num_filters
     config.model.hparams.filter_width = 5
+    config.self_distill.finetune_from = "teacher"  # what this test checks is loaded exactly
     config.self_distill.num_prototypes = 16
     config.self_distill.projector_hidden = 16
     config.self_distill.projector_bottleneck = 8

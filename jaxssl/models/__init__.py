@@ -20,11 +20,13 @@ from jaxssl.models.deepbind import DeepBind
 from jaxssl.models.dilated import DilatedResNet
 from jaxssl.models.layers import SequenceModel
 from jaxssl.models.mixer import RotationMixer
+from jaxssl.models.rescnn import ResCNN
 
 __all__ = ["SequenceModel", "build_model", "count_params", "default_hparams", "model_names"]
 
 _REGISTRY: dict[str, type[SequenceModel]] = {
-    cls.name: cls for cls in (DeepBind, Basset, DilatedResNet, RotationMixer, CircularDilatedCNN)
+    cls.name: cls
+    for cls in (DeepBind, Basset, DilatedResNet, RotationMixer, CircularDilatedCNN, ResCNN)
 }
 
 
@@ -91,5 +93,5 @@ def build_model(
 
 
 def count_params(model: nnx.Module) -> int:
-    """Number of trainable scalars (``nnx.Param`` leaves)."""
+    """Number of trainable scalars (``nnx.Param`` leaves; BatchNorm statistics excluded)."""
     return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

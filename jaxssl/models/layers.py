@@ -3,8 +3,10 @@
 A model subclasses ``SequenceModel`` and implements ``_features`` on one-hot input; the base
 class owns the one-hot, the compute dtype, the linear head and the float32 cast of logits, so
 the mixed-precision rules (params float32, compute in ``dtype``, loss in float32) hold for
-every architecture without each one repeating them. No BatchNorm anywhere: the train state
-stays params-only, so results do not depend on how a batch is split across devices.
+every architecture without each one repeating them. Only ``rescnn`` may use BatchNorm: its
+running statistics travel with the parameters (``train_state.split_model``) and are computed
+over the global batch under ``jit``, so results do not depend on how a batch is split across
+devices.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from ml_collections import ConfigDict
 from jaxssl.objectives import dino, views
 from jaxssl.objectives.base import Batch
 from jaxssl.optim import learning_rate_schedule
-from jaxssl.train_state import TrainState, merge_model
+from jaxssl.train_state import TrainState, merge_model, model_statistics, with_statistics
 
 FINETUNE_FROM = ("teacher", "student")
 
@@ -258,6 +258,9 @@ class SelfDistill:
             "masked_fraction": n_masked / student.masked_BL.size,
             # Validation uses per-row losses: each row's mean over its own masked bases.
             "loss_B": w_mlm * mlm_sum_B / jnp.maximum(n_masked_B, 1) + w_con * contrastive_B,
+            # BatchNorm statistics after this forward pass (updated by the student's batch
+            # in training; empty without BatchNorm).
+            "statistics": model_statistics(model),
         }
 
     # ---- the objective contract ------------------------------------------------------------
@@ -282,7 +285,11 @@ class SelfDistill:
 
         (loss, out), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        # The student's BatchNorm statistics are what its view measured (the optimizer leaves
+        # them alone); the EMA teacher's follow them by the same average as its weights.
+        params = with_statistics(
+            optax.apply_updates(state.params, updates), {"model": out["statistics"]}
+        )
         momentum = dino.cosine_momentum(
             state.step, self.total_steps, float(self.s.teacher_momentum)
         )

@@ -23,7 +23,14 @@ from jaxssl.losses import LOSS_TYPES, compute_loss, loss_sums
 from jaxssl.models import build_model
 from jaxssl.objectives.base import Batch
 from jaxssl.optim import learning_rate_schedule, make_optimizer
-from jaxssl.train_state import TrainState, merge_model, split_model
+from jaxssl.train_state import (
+    TrainState,
+    merge_model,
+    model_statistics,
+    split_model,
+    statistic_paths,
+    with_statistics,
+)
 
 __all__ = ["LOSS_TYPES", "Supervised", "add_noise", "benchmark_step", "compute_loss"]
 
@@ -102,14 +109,17 @@ class Supervised:
         noise_key, dropout_key = jax.random.split(key)
         tokens_BL = add_noise(noise_key, batch["tokens"], self.noise)
 
-        def loss_fn(params: dict[str, Any]) -> tuple[jax.Array, jax.Array]:
+        def loss_fn(params: dict[str, Any]) -> tuple[jax.Array, tuple[jax.Array, dict]]:
             model = merge_model(self.graphdef, params, self.rest)
             logits = model(tokens_BL, deterministic=False, rngs=nnx.Rngs(dropout=dropout_key))
-            return compute_loss(self.loss_type, logits, batch["labels"], batch["weights"])
+            loss, observed = compute_loss(self.loss_type, logits, batch["labels"], batch["weights"])
+            return loss, (observed, model_statistics(model))
 
-        (loss, observed), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, (observed, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        # BatchNorm statistics get no update from the optimizer: they are what this batch's
+        # forward pass measured (nothing for models without BatchNorm).
+        params = with_statistics(optax.apply_updates(state.params, updates), stats)
         metrics = {
             "training_loss": loss,
             "l2_grads": optax.tree.norm(grads),
@@ -146,7 +156,7 @@ def benchmark_step(
         model_name, num_outputs=num_tasks, seq_len=seq_len, rngs=nnx.Rngs(seed), dtype=dtype
     )
     graphdef, params, rest = split_model(model)
-    tx = make_optimizer(config.train)
+    tx = make_optimizer(config.train, statistic_paths(model))
     objective = Supervised(config, graphdef, rest, tx)
     state = TrainState.create(params, tx, jax.random.PRNGKey(seed))
     rng = np.random.default_rng(seed)

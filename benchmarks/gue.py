@@ -1,0 +1,221 @@
+"""GUE-style tasks with configs/gue.py over seeds, beside published DNABERT-2/Caduceus/HyenaDNA.
+
+    python benchmarks/gue.py --workdir runs/gue_bench --tasks tf0,tf1,tf2 --seeds 0,1,2
+    python benchmarks/gue.py --workdir runs/gue_bench \
+        --tasks ../shared/data/gue/prom_core_all,path/to/my_task --size large --epochs 8 \
+        -- --config.model.hparams.gated=True
+
+A task is a folder with train/dev/test.csv[.gz] (GUE layout), or a name under --gue. Each is
+converted once with `python -m data_prep from-csv` (as benchmarks/gue_supervised.py does),
+then trained with `python -m jaxssl.main --config=configs/gue.py:SIZE --config.seeds=...`:
+`--epochs` sets train.steps from the task's train split (warm-up 30 %, validation twice per
+epoch). Selection (checkpoint, early stopping, MCC threshold) uses the dev split only; the
+test split is evaluated once per seed. Prints and writes (WORKDIR/gue_benchmark.{md,json})
+test MCC x100 mean ± sd over seeds at 0.5 and at the dev-chosen threshold, parameters,
+training throughput (seq/s, validation included) and wall time per task, beside
+DNABERT-2's published single-run test MCC and published multi-seed means.
+Finished runs are reused, so re-running only prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from gue_supervised import DNABERT2_MCC, run  # the GUE conversion and single-run figures
+
+REPO = Path(__file__).resolve().parents[1]
+# Published multi-seed means, test MCC x100 (3-18 seeds; bioRxiv 2024.09.09.612081).
+MULTI_SEED = {
+    "tf0": {"DNABERT-2": 66.8, "Caduceus-ps": 66.4, "HyenaDNA": 67.1},
+    "tf1": {"DNABERT-2": 71.8, "Caduceus-ps": 71.6, "HyenaDNA": 70.6},
+    "tf2": {"DNABERT-2": 65.2, "Caduceus-ps": 70.5, "HyenaDNA": 67.1},
+}
+STAGE = "gue"
+
+
+def task_dirs(tasks: str, gue: Path) -> list[Path]:
+    out = []
+    for item in (t.strip() for t in tasks.split(",") if t.strip()):
+        path = Path(item)
+        if not path.is_dir():
+            path = gue / item
+        if not path.is_dir():
+            raise SystemExit(f"benchmarks/gue.py: {item}: no such task folder (nor {path})")
+        out.append(path)
+    return out
+
+
+def convert(task_dir: Path, shards: Path) -> None:
+    if not (shards / "manifest.json").exists():
+        run([sys.executable, "-m", "data_prep", "from-csv", str(shards), "--input", str(task_dir)])
+
+
+def schedule_flags(
+    shards: Path, epochs: float, batch_size: int, min_steps: int = 0
+) -> tuple[list[str], int]:
+    n_train = json.loads((shards / "manifest.json").read_text())["splits"]["train"]["count"]
+    per_epoch = math.ceil(n_train / batch_size)
+    steps = max(int(round(epochs * per_epoch)), min_steps, 1)
+    flags = [
+        f"--config.train.steps={steps}",
+        f"--config.train.warmup_steps={int(0.3 * steps)}",
+        f"--config.train.eval_every={max(per_epoch // 2, 1)}",
+        f"--config.train.checkpoint_every={max(per_epoch // 2, 1)}",
+    ]
+    return flags, steps
+
+
+def count_parameters(spec: dict) -> int:
+    from flax import nnx
+
+    from jaxssl.models import build_model, count_params
+
+    abstract = nnx.eval_shape(
+        lambda: build_model(
+            spec["name"],
+            num_outputs=int(spec["num_outputs"]),
+            seq_len=int(spec["seq_len"]),
+            rngs=nnx.Rngs(0),
+            **spec["hparams"],
+        )
+    )
+    return count_params(abstract)
+
+
+def finished_seeds(workdir: Path, seeds: list[int]) -> set[int]:
+    return {s for s in seeds if (workdir / f"seed_{s}" / STAGE / "done.json").exists()}
+
+
+def seed_results(workdir: Path, seeds: list[int]) -> list[dict]:
+    results = []
+    for seed in seeds:
+        report = json.loads((workdir / f"seed_{seed}" / "report.json").read_text())
+        results.append(next(s for s in report["stages"] if s["name"] == STAGE))
+    return results
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
+    if not len(arr):
+        return float("nan"), float("nan")
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def summarize(name: str, stages: list[dict], wall_seconds: float, batch_size: int) -> dict:
+    test = [s["metrics"]["test"]["mean"] for s in stages]
+    mcc = [100 * t["mcc"] for t in test]
+    mcc_dev = [100 * s["metrics"].get("dev_threshold", {}).get("test", {}).get("mean", np.nan)
+               for s in stages]  # fmt: skip
+    # Training loop throughput, validation passes included.
+    seq_per_s = [s["steps_run"] * batch_size / s["train_seconds"] for s in stages]
+    return {
+        "task": name,
+        "seeds": len(stages),
+        "test_mcc": mcc,
+        "test_mcc_dev_threshold": mcc_dev,
+        "dev_thresholds": [s["metrics"].get("dev_threshold", {}).get("thresholds") for s in stages],
+        "test_auroc": [100 * t["auroc"] for t in test],
+        "valid_mcc": [100 * s["metrics"]["valid"]["mean"]["mcc"] for s in stages],
+        "best_step": [s["best_step"] for s in stages],
+        "steps_run": [s["steps_run"] for s in stages],
+        "parameters": count_parameters(stages[0]["model"]),
+        "model": stages[0]["model"]["name"],
+        "hparams": stages[0]["model"]["hparams"],
+        "train_seq_per_s": float(np.median(seq_per_s)),
+        "train_seconds_per_seed": [s["train_seconds"] for s in stages],
+        "wall_seconds": wall_seconds,  # conversion, compile, training, evaluation: all seeds
+        "dnabert2_published": DNABERT2_MCC.get(name),
+        "published_multi_seed": MULTI_SEED.get(name, {}),
+    }
+
+
+def _pm(values: list[float]) -> str:
+    mean, sd = _stats(values)
+    return "–" if math.isnan(mean) else f"{mean:.2f} ± {sd:.2f}"
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| task | seeds | test MCC ×100 at 0.5 | at dev threshold | params | seq/s "
+        "| wall time, all seeds | DNABERT-2 (1 run) "
+        "| DNABERT-2 / Caduceus-ps / HyenaDNA (multi-seed means) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        multi = r["published_multi_seed"]
+        multi_text = " / ".join(f"{v:.1f}" for v in multi.values()) if multi else "–"
+        ref = r["dnabert2_published"]
+        minutes, seconds = divmod(int(round(r["wall_seconds"])), 60)
+        lines.append(
+            f"| {r['task']} | {r['seeds']} | {_pm(r['test_mcc'])} | "
+            f"{_pm(r['test_mcc_dev_threshold'])} | {r['parameters'] / 1e3:.0f}k | "
+            f"{r['train_seq_per_s']:.0f} | {minutes} min {seconds:02d} s | "
+            f"{'–' if ref is None else f'{ref:.2f}'} | {multi_text} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--tasks", default="tf0,tf1,tf2", help="task folders or names, a,b,c")
+    parser.add_argument("--gue", type=Path, default=REPO.parent / "shared" / "data" / "gue")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--size", default="base", help="configs/gue.py size (rescnn SIZES)")
+    parser.add_argument("--epochs", type=float, default=8.0)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--min-steps", type=int, default=0, help="at least this many steps (small train splits)"
+    )
+    parser.add_argument("--run-name", default="", help="suffix of each task's run directory")
+    parser.add_argument("extra", nargs="*", help="more --config.* flags (after --)")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    rows = []
+    for task_dir in task_dirs(args.tasks, args.gue):
+        name = task_dir.name
+        shards = args.workdir / "shards" / name
+        convert(task_dir, shards)
+        flags, _ = schedule_flags(shards, args.epochs, args.batch_size, args.min_steps)
+        workdir = args.workdir / f"{args.size}_{name}{args.run_name}"
+        timing = workdir / "timing.json"
+        before = finished_seeds(workdir, seeds)
+        started = time.perf_counter()
+        run([sys.executable, "-m", "jaxssl.main", f"--config=configs/gue.py:{args.size}",
+             f"--workdir={workdir}", f"--config.data.path={shards}",
+             f"--config.seeds={','.join(map(str, seeds))}",
+             f"--config.train.batch_size={args.batch_size}",
+             "--config.train.progress_bar=False", *flags, *args.extra])  # fmt: skip
+        wall = time.perf_counter() - started
+        # Wall time over every invocation that trained seeds of this task (reuses add none).
+        record = json.loads(timing.read_text()) if timing.exists() else {"wall_seconds": 0.0}
+        trained = finished_seeds(workdir, seeds) - before
+        if trained:
+            record = {
+                "wall_seconds": record["wall_seconds"] + wall,
+                "seeds": sorted(set(record.get("seeds", [])) | trained | before),
+            }
+            timing.write_text(json.dumps(record))
+        stages = seed_results(workdir, seeds)
+        rows.append(summarize(name, stages, record["wall_seconds"], args.batch_size))
+    table = markdown(rows)
+    print(f"\nrescnn:{args.size}, {args.epochs:g} epochs, seeds {args.seeds}\n")
+    print(table)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    (args.workdir / "gue_benchmark.md").write_text(table + "\n")
+    (args.workdir / "gue_benchmark.json").write_text(
+        json.dumps(
+            {"size": args.size, "epochs": args.epochs, "seeds": seeds, "tasks": rows}, indent=2
+        )  # fmt: skip
+    )
+    print(f"\nwritten: {args.workdir / 'gue_benchmark.md'}, {args.workdir / 'gue_benchmark.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The recipe for GUE-style CSV tasks: a residual CNN trained like a strong small baseline.
+
+    python -m data_prep from-csv data/tf0 --input ../shared/data/gue/tf0
+    python -m jaxssl.main --config=configs/gue.py --workdir=runs/gue_tf0 \
+        --config.data.path=data/tf0 --config.seeds=0,1,2
+    python -m jaxssl.main --config=configs/gue.py:large --workdir=runs/gue_tf0_large \
+        --config.data.path=data/tf0 --config.model.hparams.gated=True
+
+Works on any shard set from ``data_prep from-csv`` (binary labels, the default, or
+``--config.loss=multiclass`` for a class column). The text after ':' is a named size of the
+``rescnn`` model (tiny 99k, base 305k, medium 0.9M, large 2.4M, xl 4.5M parameters; see
+``jaxssl/models/rescnn.py``); every hyperparameter stays overridable
+(``--config.model.hparams.norm=layer``, ``...gated=True``, ``...squeeze_excitation=True``).
+
+Recipe: AdamW 2e-3 (weight decay 0.01) with a one-cycle schedule (30 % rise), batch 128,
+random reverse complement and shifts of up to 3 bases, evaluation averaged over both strands,
+checkpoint chosen on the dev split's MCC, evaluated every 125 steps, early stopping after 6
+evaluations without a better dev MCC. ``train.steps`` defaults to 2,000 (about 8 epochs of
+tf0's 32,378 sequences); ``benchmarks/gue.py --epochs N`` sets it (and the warm-up) from the
+size of each task's train split. The report gives test MCC at 0.5 (``mcc``) and at the
+threshold chosen on the dev split (``mcc_dev_threshold``; computed on dev only).
+"""
+
+from jaxssl.config import base_config, with_stage_slots
+from jaxssl.models.rescnn import SIZES
+
+
+def get_config(size: str | None = None):
+    size = size or "base"
+    if size not in SIZES:
+        raise ValueError(f"configs/gue.py:{size}: unknown size; choose one of {', '.join(SIZES)}")
+    config = base_config("rescnn")
+    for key, value in SIZES[size].items():
+        config.model.hparams[key] = value
+    config.stages = "gue"
+    config.gue = {}  # stage-specific overrides, e.g. --config.gue.train.steps=...
+
+    config.train.batch_size = 128
+    config.train.learning_rate = 2e-3
+    config.train.weight_decay = 1e-2
+    config.train.schedule = "one_cycle"
+    config.train.steps = 2000
+    config.train.warmup_steps = 600  # 30 % of train.steps (OneCycleLR's pct_start)
+    config.train.final_lr_fraction = 4e-6  # peak / 25 / 1e4, as OneCycleLR
+    config.train.selection_metric = "mcc"
+    config.train.eval_every = 125
+    config.train.patience = 6
+    config.train.checkpoint_every = 500
+    config.train.keep_checkpoints = 1
+    config.train.log_every = 25
+
+    config.augment.reverse_complement = True
+    config.augment.max_shift = 3
+    config.augment.substitution_rate = 0.0
+
+    config.eval.rc_average = True
+    config.eval.batch_size = 256
+    return with_stage_slots(config)

@@ -1,0 +1,221 @@
+"""Residual CNN for short windows (GUE-style 70-300 bp): the strong small baseline.
+
+stem conv (15) -> N x [x + Conv3_dilated(GELU(Norm(x)))] -> mean over positions -> LayerNorm
+-> linear head. A plain PyTorch model of exactly this shape (305k parameters, BatchNorm,
+dilations 1, 2, 4, 8, 1, 2; 8 epochs) was reported (issue 13) to reach test MCC x100
+67.8 / 71.4 / 78.8 on GUE tf0 / tf1 / tf2 on a 2-core CPU, the level of 100M-parameter DNA
+language models; ``configs/gue.py`` is its recipe here.
+
+Options: the normalisation (``norm``: ``batch`` with running statistics, ``layer`` or
+``rms``), dual-branch gated convolutions as in ConvNova (``gated``: the convolution yields a
+value and a gate, out = value * GELU(gate)) and squeeze-excitation (``squeeze_excitation``:
+a per-channel rescaling from the pooled block output, reduction ``se_reduction``).
+
+BatchNorm keeps its running statistics as ``nnx.BatchStat`` variables: the trainer holds them
+beside the parameters (``train_state.split_model``), the optimizer leaves them alone, and
+the train step writes back what the training-mode forward pass measured over the global
+batch; evaluation (``deterministic=True``) uses the running statistics.
+
+Named sizes (``SIZES``; ``configs/gue.py:NAME``), parameters with one output:
+
+=======  ========  ======  ============================  ==========
+name     channels  blocks  dilations                     parameters
+=======  ========  ======  ============================  ==========
+tiny     72        6       1, 2, 4, 8, 1, 2              99k
+base     128       6       1, 2, 4, 8, 1, 2              305k
+medium   192       8       1, 2, 4, 8, 1, 2, 4, 8        0.90M
+large    256       12      (1, 2, 4, 8) x 3              2.38M
+xl       384       10      (1, 2, 4, 8) x 2, 1, 2        4.46M
+=======  ========  ======  ============================  ==========
+
+(``gated`` doubles each block's convolution, about x2 parameters; ``squeeze_excitation``
+adds about 8 %.)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxssl.models.layers import SequenceModel, conv, pick_hparams
+
+NORMS = ("batch", "layer", "rms")
+
+SIZES: dict[str, dict[str, Any]] = {
+    "tiny": {"channels": 72, "dilations": (1, 2, 4, 8, 1, 2)},
+    "base": {"channels": 128, "dilations": (1, 2, 4, 8, 1, 2)},
+    "medium": {"channels": 192, "dilations": (1, 2, 4, 8, 1, 2, 4, 8)},
+    "large": {"channels": 256, "dilations": (1, 2, 4, 8) * 3},
+    "xl": {"channels": 384, "dilations": (1, 2, 4, 8, 1, 2, 4, 8, 1, 2)},
+}
+
+
+class Norm(nnx.Module):
+    """BatchNorm, LayerNorm or RMSNorm over channels, behind one call signature."""
+
+    def __init__(self, kind: str, channels: int, *, momentum: float, dtype, rngs: nnx.Rngs):
+        if kind not in NORMS:
+            raise ValueError(f"rescnn: norm must be one of {NORMS}, got {kind!r}")
+        self.kind = kind
+        common = {"dtype": dtype, "param_dtype": jnp.float32, "rngs": rngs}
+        if kind == "batch":
+            self.inner = nnx.BatchNorm(channels, momentum=momentum, epsilon=1e-5, **common)
+        elif kind == "layer":
+            self.inner = nnx.LayerNorm(channels, epsilon=1e-5, **common)
+        else:
+            self.inner = nnx.RMSNorm(channels, epsilon=1e-5, **common)
+
+    def __call__(self, x_BLD: jax.Array, *, deterministic: bool) -> jax.Array:
+        if self.kind == "batch":  # training: batch statistics (and an update of the running)
+            return self.inner(x_BLD, use_running_average=deterministic)
+        return self.inner(x_BLD)
+
+
+class SqueezeExcite(nnx.Module):
+    """x * 2 sigmoid(W2 GELU(W1 mean_L(x))): channels re-weighted from the whole window.
+
+    W2 starts at zero, so every gate starts at exactly 1 and the block at its plain form (a
+    plain sigmoid gate would start every residual branch at half its size).
+    """
+
+    def __init__(self, channels: int, reduction: int, *, dtype, rngs: nnx.Rngs):
+        hidden = max(channels // reduction, 4)
+        self.down = nnx.Linear(channels, hidden, dtype=dtype, rngs=rngs)
+        zeros = nnx.initializers.zeros_init()
+        self.up = nnx.Linear(hidden, channels, dtype=dtype, kernel_init=zeros, rngs=rngs)
+
+    def __call__(self, x_BLD: jax.Array) -> jax.Array:
+        s_BD = jnp.mean(x_BLD, axis=1, dtype=jnp.float32).astype(x_BLD.dtype)
+        gate_BD = 2 * jax.nn.sigmoid(self.up(jax.nn.gelu(self.down(s_BD))))
+        return x_BLD * gate_BD[:, None, :]
+
+
+class ResBlock(nnx.Module):
+    """x + Dropout(SE(Conv_dilated(GELU(Norm(x))))), the convolution optionally gated."""
+
+    def __init__(
+        self,
+        channels: int,
+        width: int,
+        dilation: int,
+        *,
+        norm: str,
+        momentum: float,
+        gated: bool,
+        squeeze_excitation: bool,
+        se_reduction: int,
+        dropout: float,
+        dtype,
+        rngs: nnx.Rngs,
+    ):
+        self.norm = Norm(norm, channels, momentum=momentum, dtype=dtype, rngs=rngs)
+        self.gated = gated
+        out = 2 * channels if gated else channels
+        self.conv = conv(channels, out, width, dilation=dilation, dtype=dtype, rngs=rngs)
+        self.se = (
+            SqueezeExcite(channels, se_reduction, dtype=dtype, rngs=rngs)
+            if squeeze_excitation
+            else None
+        )
+        self.dropout = nnx.Dropout(dropout)
+
+    def __call__(
+        self, x_BLD: jax.Array, *, deterministic: bool, rngs: nnx.Rngs | None
+    ) -> jax.Array:
+        h_BLD = self.conv(jax.nn.gelu(self.norm(x_BLD, deterministic=deterministic)))
+        if self.gated:
+            value_BLD, gate_BLD = jnp.split(h_BLD, 2, axis=-1)
+            h_BLD = value_BLD * jax.nn.gelu(gate_BLD)
+        if self.se is not None:
+            h_BLD = self.se(h_BLD)
+        return x_BLD + self.dropout(h_BLD, deterministic=deterministic, rngs=rngs)
+
+
+class ResCNN(SequenceModel):
+    """stem -> residual dilated blocks [= seq features] -> mean -> LayerNorm [= pooled]."""
+
+    name: ClassVar[str] = "rescnn"
+    DEFAULT_HPARAMS: ClassVar[dict[str, Any]] = {
+        "channels": 128,
+        "stem_width": 15,
+        "kernel_width": 3,
+        "dilations": (1, 2, 4, 8, 1, 2),
+        "norm": "batch",
+        "bn_momentum": 0.9,  # new running = 0.9 * old + 0.1 * batch (PyTorch's default)
+        "gated": False,
+        "squeeze_excitation": False,
+        "se_reduction": 8,
+        "dropout": 0.0,
+        "head_dropout": 0.0,
+    }
+
+    def __init__(
+        self,
+        *,
+        num_outputs: int,
+        seq_len: int,
+        rngs: nnx.Rngs,
+        dtype: jnp.dtype = jnp.float32,
+        channels: int,
+        stem_width: int,
+        kernel_width: int,
+        dilations: tuple[int, ...],
+        norm: str,
+        bn_momentum: float,
+        gated: bool,
+        squeeze_excitation: bool,
+        se_reduction: int,
+        dropout: float,
+        head_dropout: float,
+    ):
+        if norm not in NORMS:
+            raise ValueError(f"rescnn: norm must be one of {NORMS}, got {norm!r}")
+        if not dilations or any(int(d) < 1 for d in dilations):
+            raise ValueError(f"rescnn: dilations must be positive integers, got {dilations!r}")
+        super().__init__(
+            num_outputs=num_outputs,
+            seq_len=seq_len,
+            feature_dim=channels,
+            seq_feature_dim=channels,
+            head_dropout=head_dropout,
+            hparams=pick_hparams(self.DEFAULT_HPARAMS, locals()),
+            dtype=dtype,
+            rngs=rngs,
+        )
+        self.stem = conv(4, channels, stem_width, dtype=dtype, rngs=rngs)
+        self.blocks = nnx.List(
+            [
+                ResBlock(
+                    channels,
+                    kernel_width,
+                    int(d),
+                    norm=norm,
+                    momentum=bn_momentum,
+                    gated=gated,
+                    squeeze_excitation=squeeze_excitation,
+                    se_reduction=se_reduction,
+                    dropout=dropout,
+                    dtype=dtype,
+                    rngs=rngs,
+                )
+                for d in dilations
+            ]
+        )
+        self.pool_norm = nnx.LayerNorm(channels, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+
+    @property
+    def receptive_field(self) -> int:
+        width = self.hparams["kernel_width"]
+        return self.hparams["stem_width"] + sum((width - 1) * d for d in self.hparams["dilations"])
+
+    def _features(
+        self, x_BL4: jax.Array, *, deterministic: bool, rngs: nnx.Rngs | None
+    ) -> tuple[jax.Array, jax.Array]:
+        h_BLD = self.stem(x_BL4)
+        for block in self.blocks:
+            h_BLD = block(h_BLD, deterministic=deterministic, rngs=rngs)
+        mean_BD = jnp.mean(h_BLD, axis=1, dtype=jnp.float32).astype(h_BLD.dtype)
+        return h_BLD, self.pool_norm(mean_BD)
