@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -40,6 +39,7 @@ from jaxssl.train_state import (
     statistic_paths,
 )
 from tests.synthetic import make_motif_shards
+from tests.test_run_safety import _kill_at, _Killed, _wait_for_checkpoint
 from tests.test_train import small_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -249,28 +249,6 @@ def _rescnn_config(data: Path, steps: int = 20):
     return config
 
 
-class _Killed(Exception):
-    pass
-
-
-def _kill_at(kill_step: int):
-    def after_step(stage_name: str, step: int) -> None:
-        if step == kill_step:
-            raise _Killed
-
-    return after_step
-
-
-def _wait_for_checkpoint(ckpt_dir: Path, step: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = (ckpt_dir / str(step) / "commit_success.txt").exists()
-        if done and not list(ckpt_dir.glob("*.orbax-checkpoint-tmp*")):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"checkpoint {step} in {ckpt_dir} never completed")
-
-
 def test_statistics_through_resume_best_checkpoint_predict_and_init_from(
     motif_data, tmp_path, monkeypatch
 ):
@@ -332,6 +310,7 @@ import json, sys
 sys.path.insert(0, {repo!r})
 import jax, jax.numpy as jnp, numpy as np
 from tests.test_rescnn import _objective
+from tests.test_run_safety import _Killed, _kill_at, _wait_for_checkpoint
 from jaxssl.sharding import batch_sharding, make_mesh, replicated, to_global_batch
 objective, state, _ = _objective()
 mesh = make_mesh()
