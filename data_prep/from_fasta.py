@@ -219,7 +219,7 @@ def read_label_table(path: Path, name_column: str | None = None) -> LabelTable:
     import csv
     import math
 
-    from jaxssl.data.tables import MISSING, READ_ERRORS, open_text, read_error
+    from jaxssl.data.tables import MISSING, READ_ERRORS, open_text, read_error, read_header
 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such label table (--label-table)")
@@ -227,10 +227,8 @@ def read_label_table(path: Path, name_column: str | None = None) -> LabelTable:
     lineno = 0
     try:
         with open_text(path) as f:
-            header_line = f.readline()
+            delimiter, header = read_header(f)
             lineno = 1
-            delimiter = "\t" if "\t" in header_line else ","
-            header = [h.strip() for h in next(csv.reader([header_line], delimiter=delimiter), [])]
             if len(header) < 2:
                 raise ValueError(
                     f"{path}: line 1: header {header}; expected the record-name column and at "

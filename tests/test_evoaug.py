@@ -190,16 +190,14 @@ def test_evoaug_settings_are_augment_keys_and_validated():
         validate_stage(stage)
 
 
-def test_jitted_supervised_step_with_every_op(monkeypatch):
+def test_jitted_supervised_step_with_every_op():
     # benchmark_step (the real step: optimizer, loss, donation) with every op on.
-    def config_with_evoaug(*args, **kwargs):
-        config = base_config(*args, **kwargs)
-        config.augment.update({**augment.evoaug_settings("strong"), "inversion_prob": 0.5})
-        return config
-
-    monkeypatch.setattr(supervised, "base_config", config_with_evoaug)
     step, state, batch = supervised.benchmark_step(
-        "deepbind", batch_size=8, seq_len=48, num_tasks=3
+        "deepbind",
+        batch_size=8,
+        seq_len=48,
+        num_tasks=3,
+        augment={**augment.evoaug_settings("strong"), "inversion_prob": 0.5},
     )
     state, metrics = step(state, batch)
     assert int(state.step) == 1 and np.isfinite(float(metrics["training_loss"]))

@@ -66,6 +66,15 @@ def open_text(path: str | Path) -> io.TextIOBase:
     return raw
 
 
+def read_header(f: io.TextIOBase) -> tuple[str, list[str]]:
+    """(delimiter, stripped column names) of a header-first table: tab if the header line has
+    one, else comma. The one sniffing rule of every table jaxssl reads."""
+    header_line = f.readline()
+    delimiter = "\t" if "\t" in header_line else ","
+    header = [h.strip() for h in next(csv.reader([header_line], delimiter=delimiter), [])]
+    return delimiter, header
+
+
 def read_table(
     path: str | Path,
     *,
@@ -92,12 +101,10 @@ def _read_table(
     where: dict[str, int],
 ) -> Table:
     with open_text(path) as f:
-        header_line = f.readline()
+        delimiter, header = read_header(f)
         where["line"] = 1
-        if not header_line.strip():
+        if not any(header):
             raise ValueError(f"{path}: line 1: empty file; expected a header like 'sequence,label'")
-        delimiter = "\t" if "\t" in header_line else ","
-        header = [h.strip() for h in next(csv.reader([header_line], delimiter=delimiter))]
         lower = [h.lower() for h in header]
         if sequence_column is None:
             found = [c for c in SEQUENCE_COLUMNS if c in lower]

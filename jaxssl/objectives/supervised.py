@@ -145,13 +145,16 @@ def benchmark_step(
     num_tasks: int,
     dtype: Any = jnp.float32,
     seed: int = 0,
+    augment: dict[str, Any] | None = None,
 ):
     """(jitted step, state, batch) for one real supervised train step, for benchmarks/.
 
-    Same optimizer, loss, augmentation and donation as training, on one device.
+    Same optimizer, loss, augmentation and donation as training, on one device; ``augment``
+    overrides keys of the default augment section (e.g. ``augment.evoaug_settings()``).
     """
     config = base_config()
     config.train.steps = 10_000
+    config.augment.update(augment or {})
     model = build_model(
         model_name, num_outputs=num_tasks, seq_len=seq_len, rngs=nnx.Rngs(seed), dtype=dtype
     )

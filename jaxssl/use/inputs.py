@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.reader import load_split
-from jaxssl.data.tables import READ_ERRORS, SEQUENCE_COLUMNS, open_text, read_error
+from jaxssl.data.tables import READ_ERRORS, SEQUENCE_COLUMNS, open_text, read_error, read_header
 from jaxssl.genome.fasta import Genome, resolve_chroms
 from jaxssl.genome.intervals import read_intervals
 from jaxssl.tokens import TOKEN_TO_BYTE
@@ -82,10 +82,8 @@ def read_csv(path: str | Path, *, sequence_column: str | None = None) -> Sequenc
     lineno = 0
     try:
         with open_text(path) as f:
-            header_line = f.readline()
+            delimiter, header = read_header(f)
             lineno = 1
-            delimiter = "\t" if "\t" in header_line else ","
-            header = [h.strip() for h in next(csv.reader([header_line], delimiter=delimiter))]
             lower = [h.lower() for h in header]
             if sequence_column:
                 if sequence_column not in header:
