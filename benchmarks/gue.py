@@ -65,6 +65,7 @@ def schedule_flags(
     flags = [
         f"--config.train.steps={steps}",
         f"--config.train.warmup_steps={int(0.3 * steps)}",
+        f"--config.train.min_steps={int(0.3 * steps)}",  # no early stop during the warm-up
         f"--config.train.eval_every={max(per_epoch // 2, 1)}",
         f"--config.train.checkpoint_every={max(per_epoch // 2, 1)}",
     ]

@@ -87,6 +87,9 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     # Early stopping: stop after this many validation evaluations without a better selection
     # score (train.steps is then the maximum); 0 = always run train.steps.
     c.train.patience = 5
+    # Early stopping never stops before this step (patience counts from it): set it to the
+    # warm-up's end so a run is not judged before its learning rate has peaked.
+    c.train.min_steps = 0
     # "NAME": maximum steps = every step of stage NAME's lineage (NAME and the stages it was
     # initialised from): the budget of a matched control.
     c.train.budget_of = ""

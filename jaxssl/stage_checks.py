@@ -49,6 +49,8 @@ def validate_stage(stage: ConfigDict) -> None:
         raise ConfigError(f"{where}: config.train.dtype={stage.train.dtype!r}; expected {DTYPES}")
     if int(stage.train.get("patience", 0)) < 0:
         raise ConfigError(f"{where}: config.train.patience must be >= 0 (0 = no early stopping)")
+    if int(stage.train.get("min_steps", 0)) < 0:
+        raise ConfigError(f"{where}: config.train.min_steps must be >= 0 (0 = from the start)")
     for key in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every"):
         if int(stage.train[key]) <= 0:
             raise ConfigError(f"{where}: config.train.{key}={stage.train[key]} must be positive")

@@ -45,7 +45,7 @@ from jaxssl.evaluate import SplitPredictions, batched_probabilities, split_metri
 from jaxssl.host_memory import keep_large_buffers_in_heap
 from jaxssl.metric_writer import MetricWriter, read_metrics
 from jaxssl.metrics import dev_threshold_metrics
-from jaxssl.models import build_model
+from jaxssl.models import build_model, length_agnostic
 from jaxssl.objectives import get_objective
 from jaxssl.optim import make_optimizer, param_path
 from jaxssl.predict import make_predict_fn
@@ -272,9 +272,10 @@ def initial_params(
         source = Path(stage.init_from)
     source_spec = read_model_spec(source)
     exclude = tuple(p.strip() for p in str(stage.init_exclude).split(",") if p.strip())
-    check_same_architecture(
-        source_spec, spec, source, ignore=("num_outputs", "task_names") if exclude else ()
-    )
+    ignore = ("num_outputs", "task_names") if exclude else ()
+    if length_agnostic(str(spec["name"])):
+        ignore += ("seq_len",)  # e.g. pre-trained on 101-bp windows, fine-tuned on 70 bp
+    check_same_architecture(source_spec, spec, source, ignore=ignore)
     log.info("stage %s: initialising from %s", stage.stage_name, source)
     if not exclude:
         return restore_params(source, params)
@@ -525,12 +526,15 @@ def _train_loop(run: _Stage, resumed: bool) -> _LoopResult:
     best_score = best["score"] if best else -np.inf
     writer = MetricWriter(run.dir, enabled=is_main_process(), resume_step=start)
     eval_every, patience = int(train.eval_every), int(train.get("patience", 0))
+    min_steps = int(train.get("min_steps", 0))
 
     def patience_spent(done: int) -> bool:
-        """Early stopping: `patience` evaluations in a row without a better score."""
-        if not patience:
+        """Early stopping: `patience` evaluations in a row without a better score, counted
+        from `train.min_steps` at the earliest."""
+        if not patience or done < min_steps:
             return False
-        return (done - (best["step"] if best else 0)) // eval_every >= patience
+        since = max(best["step"] if best else 0, min_steps)
+        return (done - since) // eval_every >= patience
 
     stopped_at = start if start < total and resumed and patience_spent(start) else None
     progress = tqdm(

@@ -42,6 +42,7 @@ VARIANTS = {
         "rescnn",
         {**SMALL["rescnn"], "norm": "rms", "gated": True, "squeeze_excitation": True},
     ),
+    "rescnn-layer-mean-max": ("rescnn", {**SMALL["rescnn"], "norm": "layer", "pool": "mean_max"}),
 }
 
 

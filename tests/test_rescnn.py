@@ -20,7 +20,7 @@ import pytest
 from flax import nnx
 
 from jaxssl import train as train_lib
-from jaxssl.checkpointing import StageCheckpoints
+from jaxssl.checkpointing import StageCheckpoints, check_same_architecture
 from jaxssl.config import base_config
 from jaxssl.evaluate import predict_split
 from jaxssl.metrics import best_mcc_threshold
@@ -155,6 +155,22 @@ def test_variants_without_batch_norm_have_no_statistics(hparams):
     assert logits.shape == (4, 1) and np.all(np.isfinite(np.asarray(logits)))
     with pytest.raises(ValueError, match="norm must be one of"):
         build_model("rescnn", num_outputs=1, seq_len=40, rngs=nnx.Rngs(0), norm="group")
+
+
+def test_mean_max_pool_doubles_the_pooled_width_and_sees_a_single_motif():
+    mean = build_model("rescnn", num_outputs=1, seq_len=40, rngs=nnx.Rngs(0), **TINY)
+    both = build_model(
+        "rescnn", num_outputs=1, seq_len=40, rngs=nnx.Rngs(0), **TINY, pool="mean_max"
+    )
+    channels = TINY["channels"]
+    tokens = _tokens(3, 40)
+    assert mean.features(tokens, deterministic=True)[1].shape == (3, channels)
+    seq_BLD, pooled_BD = both.features(tokens, deterministic=True)
+    assert pooled_BD.shape == (3, 2 * channels) and seq_BLD.shape == (3, 40, channels)
+    # 2 C more LayerNorm scale + bias and C more head weights than the mean-only model.
+    assert count_params(both) - count_params(mean) == 3 * channels
+    with pytest.raises(ValueError, match="pool must be one of"):
+        build_model("rescnn", num_outputs=1, seq_len=40, rngs=nnx.Rngs(0), pool="attention")
 
 
 def test_named_sizes_span_100k_to_5m_parameters():
@@ -303,6 +319,20 @@ def test_statistics_through_resume_best_checkpoint_predict_and_init_from(
     model, fine_spec = train_lib.build_stage_model(stage, train_lib.resolve_stage_data(stage))
     loaded = train_lib.initial_params(stage, None, fine_spec, split_model(model)[1])
     np.testing.assert_array_equal(loaded["blocks"][0]["norm"]["inner"]["var"], var)
+
+    # rescnn holds no length-dependent weight: a model of windows half as long loads it too
+    # (pre-trained on 101 bp, fine-tuned on 70 bp); deepbind-style length checks stay.
+    short = _rescnn_config(motif_data)
+    short.init_from, short.init_exclude = str(stage_dir), "head"
+    stage = train_lib.resolve_stage(short, "supervised")
+    spec = {**fine_spec, "seq_len": fine_spec["seq_len"] // 2}
+    model = build_model("rescnn", num_outputs=2, seq_len=spec["seq_len"], rngs=nnx.Rngs(1),
+                        **spec["hparams"])  # fmt: skip
+    loaded = train_lib.initial_params(stage, None, spec, split_model(model)[1])
+    np.testing.assert_array_equal(loaded["blocks"][0]["norm"]["inner"]["var"], var)
+    with pytest.raises(ValueError, match="seq_len: checkpoint has"):
+        check_same_architecture({**spec, "name": "deepbind"}, {**fine_spec, "name": "deepbind"},
+                                stage_dir, ignore=("num_outputs", "task_names"))  # fmt: skip
 
 
 _DEVICE_SCRIPT = """

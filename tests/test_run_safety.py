@@ -382,6 +382,17 @@ def test_patience_stops_a_flat_run(motif_data, tmp_path):
     assert stage["steps_run"] == 20
 
 
+def test_min_steps_holds_early_stopping_back(motif_data, tmp_path):
+    """No stop before train.min_steps; patience counts from it when the best came earlier."""
+    config = _config(
+        motif_data, steps=200, learning_rate=1e-9, eval_every=10, patience=2, min_steps=60
+    )
+    stage = train_lib.train_and_evaluate(config, tmp_path / "held")["stages"][0]
+    assert stage["stopped_early"] is True
+    assert stage["best_step"] < 60
+    assert stage["steps_run"] == 60 + 2 * 10
+
+
 # ---------------------------------------------------------------------------------------------
 # 9. Several seeds: mean ± sd and paired method − control differences
 

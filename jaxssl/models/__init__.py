@@ -34,6 +34,11 @@ def model_names() -> list[str]:
     return list(_REGISTRY)
 
 
+def length_agnostic(name: str) -> bool:
+    """Whether a model's parameters fit any window length (weights move between lengths)."""
+    return _model_class(name).LENGTH_AGNOSTIC
+
+
 def _model_class(name: str) -> type[SequenceModel]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(_REGISTRY)}")

@@ -31,6 +31,9 @@ class SequenceModel(nnx.Module):
 
     name: ClassVar[str] = "sequence_model"
     DEFAULT_HPARAMS: ClassVar[dict[str, Any]] = {}
+    # True when no parameter depends on seq_len (convolutions, then pooling over positions):
+    # init_from may then load weights trained on windows of another length.
+    LENGTH_AGNOSTIC: ClassVar[bool] = False
 
     def __init__(
         self,

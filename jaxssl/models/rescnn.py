@@ -44,6 +44,7 @@ from jaxssl.models.layers import SequenceModel, conv, pick_hparams
 
 NORMS = ("batch", "layer", "rms")
 
+POOLS = ("mean", "mean_max")
 SIZES: dict[str, dict[str, Any]] = {
     "tiny": {"channels": 72, "dilations": (1, 2, 4, 8, 1, 2)},
     "base": {"channels": 128, "dilations": (1, 2, 4, 8, 1, 2)},
@@ -135,9 +136,12 @@ class ResBlock(nnx.Module):
 
 
 class ResCNN(SequenceModel):
-    """stem -> residual dilated blocks [= seq features] -> mean -> LayerNorm [= pooled]."""
+    """stem -> residual dilated blocks [= seq features] -> mean (or mean | max) -> LayerNorm
+    [= pooled]. ``pool="mean_max"`` concatenates the max over positions: a motif found once
+    is not diluted by the window's length."""
 
     name: ClassVar[str] = "rescnn"
+    LENGTH_AGNOSTIC: ClassVar[bool] = True
     DEFAULT_HPARAMS: ClassVar[dict[str, Any]] = {
         "channels": 128,
         "stem_width": 15,
@@ -148,6 +152,7 @@ class ResCNN(SequenceModel):
         "gated": False,
         "squeeze_excitation": False,
         "se_reduction": 8,
+        "pool": "mean",
         "dropout": 0.0,
         "head_dropout": 0.0,
     }
@@ -168,9 +173,12 @@ class ResCNN(SequenceModel):
         gated: bool,
         squeeze_excitation: bool,
         se_reduction: int,
+        pool: str,
         dropout: float,
         head_dropout: float,
     ):
+        if pool not in POOLS:
+            raise ValueError(f"rescnn: pool must be one of {POOLS}, got {pool!r}")
         if norm not in NORMS:
             raise ValueError(f"rescnn: norm must be one of {NORMS}, got {norm!r}")
         if not dilations or any(int(d) < 1 for d in dilations):
@@ -178,7 +186,7 @@ class ResCNN(SequenceModel):
         super().__init__(
             num_outputs=num_outputs,
             seq_len=seq_len,
-            feature_dim=channels,
+            feature_dim=2 * channels if pool == "mean_max" else channels,
             seq_feature_dim=channels,
             head_dropout=head_dropout,
             hparams=pick_hparams(self.DEFAULT_HPARAMS, locals()),
@@ -204,7 +212,8 @@ class ResCNN(SequenceModel):
                 for d in dilations
             ]
         )
-        self.pool_norm = nnx.LayerNorm(channels, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+        pooled = 2 * channels if pool == "mean_max" else channels
+        self.pool_norm = nnx.LayerNorm(pooled, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
 
     @property
     def receptive_field(self) -> int:
@@ -217,5 +226,7 @@ class ResCNN(SequenceModel):
         h_BLD = self.stem(x_BL4)
         for block in self.blocks:
             h_BLD = block(h_BLD, deterministic=deterministic, rngs=rngs)
-        mean_BD = jnp.mean(h_BLD, axis=1, dtype=jnp.float32).astype(h_BLD.dtype)
-        return h_BLD, self.pool_norm(mean_BD)
+        pooled_BD = jnp.mean(h_BLD, axis=1, dtype=jnp.float32).astype(h_BLD.dtype)
+        if self.hparams["pool"] == "mean_max":
+            pooled_BD = jnp.concatenate([pooled_BD, jnp.max(h_BLD, axis=1)], axis=-1)
+        return h_BLD, self.pool_norm(pooled_BD)
