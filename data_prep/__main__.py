@@ -20,6 +20,7 @@ VERBS = {
     "from-csv": "from_csv",
     "from-fasta": "from_fasta",
     "windows": "windows",
+    "corpus": "corpus",
     "inspect": "inspect_shards",
     "toy-world": "toy_world",
     "homology": "homology",
