@@ -623,3 +623,16 @@ def test_a_setting_added_since_a_stage_ran_keeps_it_and_its_dependents(motif_dat
     changed.augment.insertion_prob = 0.5
     with pytest.raises(StaleStageError, match="augment.insertion_prob"):
         check_stored_configs(plan_stages(changed, tmp_path / "w"), rerun=set())
+
+
+@pytest.mark.parametrize("key", ["patience", "min_steps"])
+def test_negative_early_stopping_settings_are_refused(key):
+    from jaxssl.config import base_config, resolve_stage, with_stage_slots
+    from jaxssl.errors import ConfigError
+    from jaxssl.stage_checks import validate_stage
+
+    config = base_config()
+    config.stages = "main"
+    config.train[key] = -1
+    with pytest.raises(ConfigError, match=f"config.train.{key} must be >= 0"):
+        validate_stage(resolve_stage(with_stage_slots(config), "main"))

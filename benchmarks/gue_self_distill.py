@@ -1,0 +1,200 @@
+"""Self-distillation on clean real sequence, then the GUE recipe, vs the same recipe from scratch.
+
+    python benchmarks/gue_self_distill.py --workdir runs/gue_sd --tasks prom_core_tata \
+        --seeds 0,1,2 --epochs 40 --pretrain-steps 2000 -- --config.model.hparams.pool=mean_max
+
+1. Every GUE task folder under --gue (and every --tasks folder) is converted once with
+   ``data_prep from-csv`` (as benchmarks/gue.py does).
+2. The pre-training corpus (``data_prep corpus``, 101 bp): the train splits of all those tasks
+   (labels dropped), the human CTCF peak and background windows and the two C. jejuni genomes
+   of ``../shared/data`` when present, minus every window that holds a valid or test sequence
+   of any of those tasks, or lies inside one, on either strand (exact), and minus repeats.
+3. One pre-training run (``configs/gue_self_distill.py``, stage ``pretrain``, seed 0; its
+   validation loss on tf0's dev split, labels ignored).
+4. For each task and seed, two runs of ``configs/gue.py`` with identical flags (steps,
+   schedule, augmentation, early stopping on dev MCC): ``finetune`` starts from the
+   pre-trained backbone (``init_from``, head excluded), ``scratch`` from a random one. The
+   pre-training steps are the method's extra compute, not given to the control: the control's
+   best step and early stop say whether more steps would have helped it.
+
+Prints and writes (WORKDIR/gue_self_distill.{md,json}) test MCC x100 mean ± sd of both arms,
+the paired per-seed difference and the dev MCC. Finished runs are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from gue import _pm, convert, schedule_flags, task_dirs
+from gue_supervised import DNABERT2_MCC, run
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+FASTA_SOURCES = (
+    "chipseq/CTCF_GM12878_hg19_pos.fa.gz",
+    "chipseq/CTCF_GM12878_hg19_neg.fa.gz",
+    "cross_genome/cjejuni_NCTC11168/genome.fa.gz",
+    "cross_genome/cjejuni_RM1221/genome.fa.gz",
+)
+CORPUS_LEN = 101
+
+
+def build_corpus(workdir: Path, shard_sets: list[Path], fasta: list[Path]) -> Path:
+    corpus = workdir / "corpus"
+    if not (corpus / "manifest.json").exists():
+        sets = ",".join(map(str, shard_sets))
+        cmd = [sys.executable, "-m", "data_prep", "corpus", str(corpus),
+               f"--seq-len={CORPUS_LEN}", f"--from={sets}", f"--exclude={sets}"]  # fmt: skip
+        if fasta:
+            cmd.append("--from=" + ",".join(map(str, fasta)))
+        run(cmd)
+    return corpus
+
+
+def stage_report(workdir: Path, seed: int, stage: str) -> dict:
+    report = json.loads((workdir / f"seed_{seed}" / "report.json").read_text())
+    return next(s for s in report["stages"] if s["name"] == stage)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--tasks", default="prom_core_tata", help="tasks to fine-tune, a,b,c")
+    parser.add_argument("--gue", type=Path, default=SHARED / "gue")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--size", default="base", help="rescnn size (configs/gue.py)")
+    parser.add_argument("--epochs", type=float, default=8.0)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--pretrain-steps", type=int, default=2000)
+    parser.add_argument(
+        "--run-name",
+        default="",
+        help="suffix of the pre-training and fine-tuned run directories (a pre-training "
+        "variant); the from-scratch runs are shared",
+    )
+    parser.add_argument(
+        "extra",
+        nargs="*",
+        help="--config.* flags (after --): --config.pretrain.* and --config.self_distill.* go "
+        "to the pre-training run only, the others to every run",
+    )
+    args = parser.parse_args()
+    only_pretrain = ("--config.pretrain.", "--config.self_distill.")
+    pretrain_extra = [e for e in args.extra if e.startswith(only_pretrain)]
+    extra = [e for e in args.extra if not e.startswith(only_pretrain)]
+    seeds = ",".join(s.strip() for s in args.seeds.split(",") if s.strip())
+    shards_root = args.workdir / "shards"
+
+    every_gue = [p for p in args.gue.iterdir() if p.is_dir()] if args.gue.is_dir() else []
+    pooled = sorted({*every_gue, *task_dirs(args.tasks, args.gue)}, key=lambda p: p.name)
+    for task_dir in pooled:
+        convert(task_dir, shards_root / task_dir.name)
+    fasta = [SHARED / f for f in FASTA_SOURCES if (SHARED / f).is_file()]
+    corpus = build_corpus(args.workdir, [shards_root / p.name for p in pooled], fasta)
+    valid_101 = next(
+        (shards_root / p.name for p in pooled
+         if json.loads((shards_root / p.name / "manifest.json").read_text())["seq_len"]
+         == CORPUS_LEN),
+        None,
+    )  # fmt: skip
+    if valid_101 is None:
+        raise SystemExit(f"benchmarks/gue_self_distill.py: no {CORPUS_LEN}-bp task to validate on")
+
+    pretrain = args.workdir / f"pretrain_{args.size}{args.run_name}"
+    timing = pretrain / "timing.json"
+    trained_before = (pretrain / "seed_0" / "pretrain" / "done.json").exists()
+    started = time.perf_counter()
+    run([sys.executable, "-m", "jaxssl.main", f"--config=configs/gue_self_distill.py:{args.size}",
+         f"--workdir={pretrain}", "--config.stages=pretrain", "--config.seeds=0",
+         f"--config.data.path={valid_101}", f"--config.pretrain.data.extra_train={corpus}",
+         f"--config.pretrain.train.steps={args.pretrain_steps}",
+         f"--config.train.batch_size={args.batch_size}",
+         "--config.train.progress_bar=False", *extra, *pretrain_extra])  # fmt: skip
+    if not trained_before:
+        timing.write_text(json.dumps({"wall_seconds": time.perf_counter() - started}))
+    pretrain_wall = json.loads(timing.read_text())["wall_seconds"] if timing.exists() else None
+    pre = stage_report(pretrain, 0, "pretrain")
+
+    rows = []
+    for task_dir in task_dirs(args.tasks, args.gue):
+        name = task_dir.name
+        shards = shards_root / name
+        flags, steps = schedule_flags(shards, args.epochs, args.batch_size)
+        common = [sys.executable, "-m", "jaxssl.main", f"--config=configs/gue.py:{args.size}",
+                  f"--config.data.path={shards}", f"--config.seeds={seeds}",
+                  f"--config.train.batch_size={args.batch_size}",
+                  "--config.train.progress_bar=False", *flags, *extra]  # fmt: skip
+        arms = {
+            "scratch": [],
+            "finetune": [
+                f"--config.init_from={pretrain / 'seed_0' / 'pretrain'}",
+                "--config.init_exclude=head",
+            ],
+        }
+        results = {}
+        for arm, arm_flags in arms.items():
+            workdir = args.workdir / f"{args.size}_{name}_{arm}"
+            if arm == "finetune":
+                workdir = workdir.with_name(workdir.name + args.run_name)
+            run([*common, f"--workdir={workdir}", *arm_flags])
+            results[arm] = [stage_report(workdir, int(s), "gue") for s in seeds.split(",")]
+        test = {
+            a: [100 * r["metrics"]["test"]["mean"]["mcc"] for r in rs] for a, rs in results.items()
+        }
+        dev = {
+            a: [100 * r["metrics"]["valid"]["mean"]["mcc"] for r in rs] for a, rs in results.items()
+        }
+        diff = list(np.subtract(test["finetune"], test["scratch"]))
+        rows.append({
+            "task": name,
+            "seeds": seeds,
+            "max_steps": steps,
+            "test_mcc": test,
+            "dev_mcc": dev,
+            "paired_difference": diff,
+            "wins": int(sum(d > 0 for d in diff)),
+            "best_step": {a: [r["best_step"] for r in rs] for a, rs in results.items()},
+            "steps_run": {a: [r["steps_run"] for r in rs] for a, rs in results.items()},
+            "dnabert2_published": DNABERT2_MCC.get(name),
+        })  # fmt: skip
+
+    lines = [
+        "| task | seeds | from scratch | fine-tuned | paired fine-tuned − scratch | wins "
+        "| dev MCC scratch / fine-tuned | steps run scratch / fine-tuned (max) | DNABERT-2 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        runs = r["steps_run"]
+        lines.append(
+            f"| {r['task']} | {r['seeds']} | {_pm(r['test_mcc']['scratch'])} | "
+            f"{_pm(r['test_mcc']['finetune'])} | {_pm(r['paired_difference'])} | "
+            f"{r['wins']}/{len(r['paired_difference'])} | {_pm(r['dev_mcc']['scratch'])} / "
+            f"{_pm(r['dev_mcc']['finetune'])} | {runs['scratch']} / {runs['finetune']} "
+            f"({r['max_steps']}) | {r['dnabert2_published'] or '–'} |"
+        )
+    corpus_meta = json.loads((corpus / "manifest.json").read_text())["metadata"]
+    table = "\n".join(lines)
+    print(
+        f"\nrescnn:{args.size}; pre-training {args.pretrain_steps} steps "
+        f"({pre['train_seconds']:.0f} s training, {pretrain_wall or float('nan'):.0f} s wall) on "
+        f"{corpus_meta['counts']['written']:,} windows; fine-tuning {args.epochs:g} epochs\n"
+    )
+    print(table)
+    out_md = args.workdir / f"gue_self_distill{args.run_name}.md"
+    out_json = out_md.with_name(out_md.name.removesuffix(".md") + ".json")
+    out_md.write_text(table + "\n")
+    out_json.write_text(json.dumps({
+        "size": args.size, "epochs": args.epochs, "pretrain_steps": args.pretrain_steps,
+        "pretrain_train_seconds": pre["train_seconds"],
+        "pretrain_wall_seconds": pretrain_wall, "run_name": args.run_name, "extra": args.extra,
+        "corpus": corpus_meta, "tasks": rows}, indent=2))  # fmt: skip
+    print(f"\nwritten: {out_md}, {out_json}")
+
+
+if __name__ == "__main__":
+    main()
