@@ -93,11 +93,11 @@ def finished_seeds(workdir: Path, seeds: list[int]) -> set[int]:
     return {s for s in seeds if (workdir / f"seed_{s}" / STAGE / "done.json").exists()}
 
 
-def seed_results(workdir: Path, seeds: list[int]) -> list[dict]:
+def seed_results(workdir: Path, seeds: list[int], stage: str = STAGE) -> list[dict]:
     results = []
     for seed in seeds:
         report = json.loads((workdir / f"seed_{seed}" / "report.json").read_text())
-        results.append(next(s for s in report["stages"] if s["name"] == STAGE))
+        results.append(next(s for s in report["stages"] if s["name"] == stage))
     return results
 
 

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from gue import _pm, convert, schedule_flags, task_dirs
+from gue import _pm, convert, schedule_flags, seed_results, task_dirs
 from gue_supervised import DNABERT2_MCC, run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,11 +54,6 @@ def build_corpus(workdir: Path, shard_sets: list[Path], fasta: list[Path]) -> Pa
             cmd.append("--from=" + ",".join(map(str, fasta)))
         run(cmd)
     return corpus
-
-
-def stage_report(workdir: Path, seed: int, stage: str) -> dict:
-    report = json.loads((workdir / f"seed_{seed}" / "report.json").read_text())
-    return next(s for s in report["stages"] if s["name"] == stage)
 
 
 def main() -> None:
@@ -118,7 +113,7 @@ def main() -> None:
     if not trained_before:
         timing.write_text(json.dumps({"wall_seconds": time.perf_counter() - started}))
     pretrain_wall = json.loads(timing.read_text())["wall_seconds"] if timing.exists() else None
-    pre = stage_report(pretrain, 0, "pretrain")
+    pre = seed_results(pretrain, [0], "pretrain")[0]
 
     rows = []
     for task_dir in task_dirs(args.tasks, args.gue):
@@ -142,7 +137,7 @@ def main() -> None:
             if arm == "finetune":
                 workdir = workdir.with_name(workdir.name + args.run_name)
             run([*common, f"--workdir={workdir}", *arm_flags])
-            results[arm] = [stage_report(workdir, int(s), "gue") for s in seeds.split(",")]
+            results[arm] = seed_results(workdir, [int(s) for s in seeds.split(",")])
         test = {
             a: [100 * r["metrics"]["test"]["mean"]["mcc"] for r in rs] for a, rs in results.items()
         }
