@@ -13,12 +13,13 @@ Definitions (per window and task; p = the teacher's reverse-complement-averaged 
   ``max(p, 1 - p)`` (in [0.5, 1]); ``"hard"`` uses round(p) where max(p, 1 - p) >= threshold
   (else NaN) with weight 1.
 
-A task the teacher cannot rank (validation AUROC below ``pseudo.min_teacher_auroc``, see
-:func:`trusted_tasks`) gets no say: its carried labels are kept with weight 1 and nothing else
-is pseudo-labeled. Without this gate a teacher at chance on a rare task labels every window
-with its base rate at confidence ~1 - base rate (max(p, 1 - p) counts a prior-level guess as
-sure), and in ``"weight"`` mode gives the carried positives the weight p ~ base rate, which
-erases them: it teaches the student that the task is never bound.
+A task the teacher cannot rank (see :func:`trusted_tasks`: validation AUROC below
+``pseudo.min_teacher_auroc``, or not above chance by ``pseudo.teacher_auroc_z`` standard
+errors for the size of the validation split) gets no say: its carried labels are kept with
+weight 1 and nothing else is pseudo-labeled. Without this gate a teacher at chance on a rare
+task labels every window with its base rate at confidence ~1 - base rate (max(p, 1 - p) counts
+a prior-level guess as sure), and in ``"weight"`` mode gives the carried positives the weight
+p ~ base rate, which erases them: it teaches the student that the task is never bound.
 
 Weights are **per label** ([N, T]), never averaged over a window's tasks: a window the teacher
 is sure of for one TF and unsure of for another trains the first at full weight and the second
@@ -71,16 +72,66 @@ def prediction_confidence(probs_NT: np.ndarray) -> np.ndarray:
     return np.maximum(probs_NT, 1.0 - probs_NT).astype(np.float32)
 
 
-def trusted_tasks(valid_metrics: dict, task_names: Sequence[str], min_auroc: float) -> np.ndarray:
-    """bool[T]: tasks whose teacher validation AUROC is >= min_auroc (unknown AUROC: trusted).
+# The gate's defaults (config.pseudo.min_teacher_auroc, config.pseudo.teacher_auroc_z); why
+# these values: see `trusted_tasks`.
+DEFAULT_MIN_TEACHER_AUROC = 0.55
+DEFAULT_TEACHER_AUROC_Z = 2.33
 
-    ``valid_metrics`` is a stage's ``metrics["valid"]`` ({task: {"auroc": ...}}).
+
+def chance_auroc_sd(positives: int, negatives: int) -> float:
+    """Standard deviation of the AUROC of a scorer at chance (Mann-Whitney null, no ties) on
+    `positives` and `negatives` examples: sqrt((n1 + n0 + 1) / (12 n1 n0))."""
+    if positives <= 0 or negatives <= 0:
+        return float("inf")
+    return float(np.sqrt((positives + negatives + 1) / (12.0 * positives * negatives)))
+
+
+def teacher_auroc_bar(
+    positives: int | None, negatives: int | None, min_auroc: float, z: float
+) -> float:
+    """The validation AUROC a teacher must reach on one task: max(min_auroc, 0.5 + z x the
+    chance SD for that many positives and negatives); the floor alone when sizes are unknown."""
+    if z <= 0 or positives is None or negatives is None:
+        return float(min_auroc)
+    return max(float(min_auroc), 0.5 + z * chance_auroc_sd(positives, negatives))
+
+
+def trusted_tasks(
+    valid_metrics: dict, task_names: Sequence[str], min_auroc: float, z: float = 0.0
+) -> np.ndarray:
+    """bool[T]: tasks whose teacher validation AUROC reaches `teacher_auroc_bar` (unknown
+    AUROC: trusted).
+
+    ``valid_metrics`` is a stage's ``metrics["valid"]`` ({task: {"auroc", "count",
+    "positives"}}). The gate exists for a teacher at chance on a rare task (AUROC ~0.5): its
+    probabilities sit at the base rate, which ``max(p, 1 - p)`` calls near-certain, so it would
+    teach that the task is never bound. A teacher that ranks at all (AUROC 0.6-0.7, common
+    with scarce labels) still orders windows better than chance, and its soft labels carry
+    that order, so the defaults are two weak bars, both needed:
+
+    * a floor ``min_auroc`` = 0.55 (DEFAULT_MIN_TEACHER_AUROC): on a large validation split a
+      teacher at 0.51 is "significantly" above chance but tells the student almost nothing,
+      while its base-rate labels still pull the student's outputs;
+    * beating chance by ``z`` = 2.33 null standard deviations (one-sided p ~ 0.01;
+      DEFAULT_TEACHER_AUROC_Z): with few validation positives the AUROC of a blind teacher
+      scatters widely (4 positives in 180 windows: sd 0.15, so 0.65 is luck), and the
+      validation AUROC is the best of many checkpoints, which biases it upward. On ~500
+      positives and negatives the bar is the floor (0.5 + 2.33 x 0.018 = 0.54); on 20
+      positives among 1,000 windows it is 0.65.
+
+    The old default (0.7 alone) shut the method off exactly where it is meant to help: with 25
+    labeled positives most teachers score 0.6-0.7. ``z`` = 0 keeps the floor only.
     """
     out = []
     for task in task_names:
-        auroc = (valid_metrics.get(task) or {}).get("auroc")
-        known = auroc is not None and np.isfinite(auroc)
-        out.append(not known or float(auroc) >= min_auroc)
+        entry = valid_metrics.get(task) or {}
+        auroc = entry.get("auroc")
+        if auroc is None or not np.isfinite(auroc):
+            out.append(True)
+            continue
+        positives, count = entry.get("positives"), entry.get("count")
+        negatives = None if positives is None or count is None else int(count) - int(positives)
+        out.append(float(auroc) >= teacher_auroc_bar(positives, negatives, min_auroc, z))
     return np.asarray(out, bool)
 
 

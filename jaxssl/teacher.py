@@ -34,9 +34,12 @@ from jaxssl.evaluate import batched_probabilities
 from jaxssl.models import build_model
 from jaxssl.predict import make_predict_fn
 from jaxssl.pseudo_labels import (
+    DEFAULT_MIN_TEACHER_AUROC,
+    DEFAULT_TEACHER_AUROC_Z,
     TEACHER_OBJECTIVE,
     label_weight_field,
     make_pseudo_labels,
+    teacher_auroc_bar,
     trusted_tasks,
 )
 from jaxssl.sharding import (
@@ -78,30 +81,81 @@ def resolve_teacher(stage: ConfigDict, prev_dir: Path | None, workdir: Path) -> 
     return Path(teacher)
 
 
+def gate_settings(stage: ConfigDict) -> tuple[float, float]:
+    """(pseudo.min_teacher_auroc, pseudo.teacher_auroc_z); a floor <= 0 turns the gate off."""
+    min_auroc = float(stage.pseudo.get("min_teacher_auroc", DEFAULT_MIN_TEACHER_AUROC) or 0.0)
+    z = float(stage.pseudo.get("teacher_auroc_z", DEFAULT_TEACHER_AUROC_Z) or 0.0)
+    return min_auroc, z
+
+
 def teacher_trust(stage: ConfigDict, teacher_dir: Path, task_names: list[str]) -> np.ndarray:
-    """Tasks the teacher may pseudo-label: validation AUROC >= pseudo.min_teacher_auroc.
+    """Tasks the teacher may pseudo-label (`trusted_tasks`); each one refused is a WARNING.
 
     Read from the teacher stage's done.json (validation only, never test); a teacher without
-    one (a bare model directory) is trusted on every task.
+    one (a bare model directory) is trusted on every task. A closed gate turns the method off
+    for that task, so it is said loudly, with the numbers and the keys that move the bar.
     """
-    min_auroc = float(stage.pseudo.get("min_teacher_auroc", 0.0) or 0.0)
+    min_auroc, z = gate_settings(stage)
     done = teacher_dir / "done.json"
     if min_auroc <= 0 or not done.is_file():
         return np.ones(len(task_names), bool)
     valid = json.loads(done.read_text()).get("metrics", {}).get("valid", {})
-    trusted = trusted_tasks(valid, task_names, min_auroc)
+    trusted = trusted_tasks(valid, task_names, min_auroc, z)
     for task, ok in zip(task_names, trusted, strict=True):
-        if not ok:
-            log.info(
-                "stage %s: teacher %s has validation AUROC %.3f < pseudo.min_teacher_auroc=%g "
-                "on %s: carried labels kept at weight 1, no pseudo-labels",
-                stage.stage_name,
-                teacher_dir,
-                valid[task]["auroc"],
-                min_auroc,
-                task,
-            )
+        if ok:
+            continue
+        entry = valid[task]
+        positives, count = entry.get("positives"), entry.get("count")
+        negatives = None if positives is None or count is None else count - positives
+        log.warning(
+            "stage %s: teacher %s is not trusted on task %s: validation AUROC %.3f < %.3f "
+            "(pseudo.min_teacher_auroc=%g; chance + pseudo.teacher_auroc_z=%g sd on %s "
+            "positives, %s negatives): this task gets NO teacher labels and keeps its carried "
+            "labels at weight 1. Lower config.pseudo.min_teacher_auroc / "
+            "config.pseudo.teacher_auroc_z (0 turns the gate off) to label it anyway",
+            stage.stage_name,
+            teacher_dir,
+            task,
+            entry["auroc"],
+            teacher_auroc_bar(positives, negatives, min_auroc, z),
+            min_auroc,
+            z,
+            positives,
+            negatives,
+        )
+    if not trusted.any():
+        log.warning(
+            "stage %s: the teacher gate is closed on every task: the pseudo-labeled sets hold "
+            "carried labels only, so the students that read them are not Noisy Student",
+            stage.stage_name,
+        )
     return trusted
+
+
+def labels_used(labels_NT: np.ndarray) -> float | None:
+    """Fraction of a written set's labels that are not missing (None for an empty set)."""
+    return float(np.mean(~np.isnan(labels_NT))) if labels_NT.size else None
+
+
+def _written_labels_used(out_dir: Path) -> float | None:
+    """`labels_used` of a set written by an earlier, interrupted run (from its manifest)."""
+    entry = load_manifest(out_dir).splits.get("train", {})
+    count, missing = int(entry.get("count", 0)), entry.get("missing") or []
+    if not count or not missing:
+        return None
+    return 1.0 - float(sum(missing)) / (count * len(missing))
+
+
+def gate_result(task_names: list[str], trusted: np.ndarray, summaries: list[dict]) -> dict:
+    """The gate's fields of the stage result (done.json), for the report: the tasks refused,
+    ``gate_closed`` when none is trusted, and ``labels_used`` (fraction of labels the student
+    gets, NaN = not used) per source."""
+    return {
+        "trusted_tasks": [t for t, ok in zip(task_names, trusted, strict=True) if ok],
+        "untrusted_tasks": [t for t, ok in zip(task_names, trusted, strict=True) if not ok],
+        "gate_closed": not bool(np.any(trusted)),
+        "labels_used": {s["source"]: s.get("labels_used") for s in summaries},
+    }
 
 
 def run_teacher_stage(
@@ -138,7 +192,14 @@ def run_teacher_stage(
         out_dir = stage_dir / "shards" / f"{i:02d}_{Path(source.path).name}"
         if (out_dir / MANIFEST_NAME).is_file():
             log.info("%s already written: kept", out_dir)
-            summaries.append({"source": str(source.path), "output": str(out_dir), "kept": True})
+            summaries.append(
+                {
+                    "source": str(source.path),
+                    "output": str(out_dir),
+                    "kept": True,
+                    "labels_used": _written_labels_used(out_dir),
+                }
+            )
             continue
         manifest = load_manifest(source.path)
         if manifest.seq_len != spec["seq_len"]:
@@ -229,7 +290,7 @@ def run_teacher_stage(
                     t: float(weights[used[:, j], j].mean()) if used[:, j].any() else None
                     for j, t in enumerate(task_names)
                 },
-                "labels_used": float(np.mean(~np.isnan(labels))) if n else None,
+                "labels_used": labels_used(labels),
                 "teacher_agrees_with_carried": None if np.isnan(agree) else float(agree),
                 "pseudo_positive_rate": {
                     t: float(np.nanmean(labels[:, j])) if used[:, j].any() else None
@@ -241,7 +302,7 @@ def run_teacher_stage(
         "name": stage.stage_name,
         "objective": OBJECTIVE,
         "teacher": str(teacher_dir),
-        "trusted_tasks": [t for t, ok in zip(task_names, trusted, strict=True) if ok],
+        **gate_result(task_names, trusted, summaries),
         "pseudo_labels": summaries,
         "teacher_seq_per_s": round(scored / seconds, 1) if seconds else None,
         "metrics": {},
