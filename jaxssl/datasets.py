@@ -4,7 +4,8 @@ A label budget (``data.max_positives``, ``data.max_valid_positives``, ``data.lab
 replaces the labeled set by a subset of it and every homology set carried from it by the
 windows carried from that subset (see `budget_selection` for the rule); both are written once
 to the cache (``$JAXSSL_CACHE/label_budget``) and read like any shard set, so every consumer
-(training, teachers, evaluation) sees the same budget.
+(training, teachers, evaluation) sees the same budget. The train rows a budget leaves out are
+the source ``labeled:pool`` (labels hidden, held-out copies removed; `labeled_pool_set`).
 """
 
 from __future__ import annotations
@@ -22,16 +23,25 @@ from ml_collections import ConfigDict
 
 from jaxssl.data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from jaxssl.data.pipeline import Source, load_split
-from jaxssl.data.writer import ShardSetWriter
+from jaxssl.data.writer import ShardSetWriter, sequence_keys
 from jaxssl.errors import ConfigError
 from jaxssl.pseudo_labels import TEACHER_OBJECTIVE
-from jaxssl.toy_data import toy_homology_shards, toy_labeled_shards, toy_unlabeled_all
+from jaxssl.toy_data import (
+    shuffled_labels,
+    toy_homology_oracle_shards,
+    toy_homology_random_shards,
+    toy_homology_shards,
+    toy_labeled_shards,
+    toy_unlabeled_all,
+)
 from jaxssl.toyworld import cache_root
 
 log = logging.getLogger("jaxssl")
 
 # Stage objectives whose job is to write shard sets that later stages read as `stage:NAME`.
 SHARD_WRITING_OBJECTIVES = frozenset({TEACHER_OBJECTIVE})
+# Source names that are resolved by `_symbolic_paths`, not read as directories.
+SYMBOLIC_PREFIXES = ("toy:", "stage:", "labeled:")
 
 
 @dataclass(frozen=True)
@@ -61,9 +71,15 @@ def _symbolic_paths(
 ) -> list[Path]:
     """Shard sets named by meaning rather than path.
 
-    toy:homology   the toy world's reference labels carried to every other genome
-    toy:unlabeled  unlabeled windows sampled from every genome of the toy world
-    stage:NAME     the shard sets an earlier stage of this run wrote (e.g. teacher labels)
+    toy:homology         the toy world's reference labels carried to every other genome
+    toy:homology_oracle  the same windows labeled by their true binding (positive control A)
+    toy:homology_random  the same windows with random labels at the carried base rate, drawn
+                         with data.label_seed (the floor of positive control A)
+    toy:unlabeled        unlabeled windows sampled from every genome of the toy world
+    labeled:pool         the labeled set's train rows a label budget did not keep, every label
+                         hidden (NaN), minus exact copies of its valid/test windows: the
+                         in-domain unlabeled pool (see `labeled_pool_set`)
+    stage:NAME           the shard sets an earlier stage of this run wrote (e.g. teacher labels)
 
     With `planned` (earlier stage name -> objective; a check before anything runs), a
     `stage:NAME` source is checked by name: NAME must run earlier and write shard sets.
@@ -76,8 +92,22 @@ def _symbolic_paths(
         )
     if kind == "toy" and arg == "homology":
         return list(toy_homology_shards(data.toy_world))
+    if kind == "toy" and arg == "homology_oracle":
+        return list(toy_homology_oracle_shards(data.toy_world))
+    if kind == "toy" and arg == "homology_random":
+        return list(toy_homology_random_shards(data.toy_world, _label_seed(data)))
     if kind == "toy" and arg == "unlabeled":
         return list(toy_unlabeled_all(data.toy_world))
+    if kind == "labeled" and arg == "pool":
+        budget = label_budget(data)
+        if budget is None or not budget.max_positives:
+            raise ConfigError(
+                f"{key}: {name!r} is the labeled train rows a label budget leaves out, but "
+                "config.data.max_positives is 0 (every row keeps its labels, so the pool is "
+                "empty); set config.data.max_positives (and config.data.label_seed) to use it"
+            )
+        splits = (str(data.train_split), str(data.valid_split), str(data.test_split))
+        return [labeled_pool_set(labeled_path(data), budget, splits)]
     if kind == "stage":
         if workdir is None:
             raise ConfigError(f"{key}: {name!r} only works inside a run (it names a stage)")
@@ -102,8 +132,18 @@ def _symbolic_paths(
         return produced
     raise ConfigError(
         f"{key}: {name!r} is not a known source; use a shard-set directory, toy:homology, "
-        "toy:unlabeled or stage:NAME"
+        "toy:homology_oracle, toy:homology_random, toy:unlabeled, labeled:pool or stage:NAME"
     )
+
+
+def _label_seed(data: ConfigDict) -> int:
+    seed = int(data.get("label_seed", 0) or 0)
+    if seed < 0:
+        raise ConfigError(
+            f"config.data.label_seed={seed}: unresolved (a stage resolves -1 to its seed); "
+            "set it to a seed >= 0"
+        )
+    return seed
 
 
 def held_out_splits(data: ConfigDict) -> set[str]:
@@ -135,13 +175,15 @@ def parse_sources(
             raise ConfigError(f"{key}: {item!r} has a proportion that is not a number") from None
         if weight <= 0:
             raise ConfigError(f"{key}: {item!r}: the proportion must be positive")
-        if target.startswith(("toy:", "stage:")):
+        if target.startswith(SYMBOLIC_PREFIXES):
             if data is None:
                 raise ConfigError(f"{key}: {item!r} needs the data config to resolve")
             paths = _symbolic_paths(target, data, workdir, key, planned)
             found = [Source(path=p, split="train", proportion=weight / len(paths)) for p in paths]
-            # A stage's shard sets were made from budgeted sources already.
-            sources += found if target.startswith("stage:") else _under_budget(found, data, key)
+            # A stage's shard sets were made from budgeted sources already; the pool is what
+            # the budget left out.
+            budgeted = target.startswith(("stage:", "labeled:"))
+            sources += found if budgeted else _under_budget(found, data, key)
             continue
         path, _, split = target.partition(":")
         held_out = held_out_splits(data) if data is not None else {"valid", "test"}
@@ -463,8 +505,21 @@ def _budgeted_source(source: Source, data: ConfigDict, key: str) -> Source:
 
 
 def budgeted_carried_set(carried: Path, labeled: Path, budget: LabelBudget, split: str) -> Path:
-    """A homology set reduced to the windows carried from rows the budget keeps, each with its
-    source row's budgeted labels (a positive the budget masked is masked here too)."""
+    """A homology set reduced to the windows carried from rows the budget keeps.
+
+    Each window's labels follow its manifest's metadata.labels:
+
+    * carried (the default): its source row's budgeted labels (a positive the budget masked
+      is masked here too);
+    * "oracle" (toy:homology_oracle): its own true labels, unmasked. The oracle is a ceiling:
+      "these windows, labeled perfectly". The budget mask says which *reference* labels an
+      experimenter saw; a relative's true binding is not derived from them, and masking it
+      would hide exactly the true positives of masked rows, so the ceiling would sit below
+      perfect labels for no reason. The rows stay those of toy:homology under the same budget.
+    * "random" (toy:homology_random): the source rows' budgeted labels permuted per task among
+      the kept rows (seed data.label_seed), so the base rate and the missing labels are those
+      of the budgeted carried set, not of the full one (a budget raises a rare task's rate).
+    """
     manifest = load_manifest(carried)
     if "source_index" not in manifest.extra_fields:
         raise ConfigError(
@@ -485,8 +540,14 @@ def budgeted_carried_set(carried: Path, labeled: Path, budget: LabelBudget, spli
         position = np.searchsorted(rows, source_row)
         position = np.minimum(position, len(rows) - 1)
         keep = np.flatnonzero(rows[position] == source_row)
-        kept_labels = cols["labels"][keep].copy()
-        kept_labels[np.isnan(labels[position[keep]])] = np.nan
+        mode = (manifest.metadata or {}).get("labels", "carried")
+        if mode == "oracle":
+            kept_labels = cols["labels"][keep].copy()
+        elif mode == "random":
+            kept_labels = shuffled_labels(labels, budget.seed, salt=1)[position[keep]]
+        else:
+            kept_labels = cols["labels"][keep].copy()
+            kept_labels[np.isnan(labels[position[keep]])] = np.nan
         counts = {
             "rows": int(len(keep)),
             "available_rows": int(len(source_row)),
@@ -515,5 +576,100 @@ def budgeted_carried_set(carried: Path, labeled: Path, budget: LabelBudget, spli
         out,
         f"label budget: {carried.name} keeps {c['rows']} of {c['available_rows']} carried "
         f"windows (positives {c['kept_positives']} of {c['available_positives']})",
+    )
+    return out
+
+
+# ---- the in-domain unlabeled pool (labeled:pool) --------------------------------------------
+
+POOL_RULE = (
+    "the rows of the labeled set's train split that the label budget did not keep (every "
+    "label hidden: NaN), minus every row whose window equals a window of a held-out split "
+    "(valid, test) on either strand (exact, full window)"
+)
+
+
+def labeled_pool_set(labeled: Path, budget: LabelBudget, splits: tuple[str, str, str]) -> Path:
+    """`POOL_RULE`: the in-domain unlabeled pool of a label budget, written once to the cache.
+
+    What a scarce-label experiment has besides its few labels: the rest of the same
+    distribution, unlabeled (positive control B: a teacher labels all of it). Rows are in file
+    order; the extra field source_index is each row's index in the labeled train split. The
+    manifest's metadata says it is unlabeled and screened (metadata.unlabeled, .leakage,
+    .pool), so the doors that ask for a leakage screen accept it.
+    """
+    labeled = Path(labeled).resolve()
+    train_split, valid_split, test_split = splits
+    manifest = load_manifest(labeled)
+    held_out = [s for s in dict.fromkeys((valid_split, test_split, "valid", "test"))
+                if s in manifest.splits and s != train_split]  # fmt: skip
+    fingerprint = _fingerprint(labeled)
+    out = _budget_dir(
+        f"{labeled.name}-pool-p{budget.max_positives}-s{budget.seed}",
+        {"pool_of": fingerprint, "max_positives": budget.max_positives, "seed": budget.seed,
+         "splits": list(splits), "held_out": held_out},
+    )  # fmt: skip
+    if not (out / MANIFEST_NAME).is_file():
+        kept, _, _ = _train_selection(
+            labeled, fingerprint, train_split, budget.max_positives, budget.seed
+        )
+        cols = load_split(labeled, train_split)
+        n = len(cols["tokens"])
+        left_out = np.setdiff1d(np.arange(n), kept)
+        held_keys = [sequence_keys(load_split(labeled, s)["tokens"]) for s in held_out]
+        keys = sequence_keys(cols["tokens"][left_out])
+        copies = {s: np.isin(keys, k) for s, k in zip(held_out, held_keys, strict=True)}
+        copy = np.logical_or.reduce(list(copies.values())) if copies else np.zeros(len(keys), bool)
+        rows = left_out[~copy]
+        leakage = {
+            "method": "exact_sequence",
+            "check": "full window, both strands (jaxssl.data.writer.sequence_keys)",
+            "screened_against": [f"{labeled}:{s}" for s in held_out],
+            "held_out_duplicate": int(copy.sum()),
+            **{f"{s}_duplicate": int(c.sum()) for s, c in copies.items()},
+        }
+        pool = {
+            "rule": POOL_RULE,
+            "train_rows": int(n),
+            "kept_by_budget": int(len(kept)),
+            "left_out": int(len(left_out)),
+            "dropped_held_out_copies": int(copy.sum()),
+            "rows": int(len(rows)),
+            "hidden_positives": (cols["labels"][rows] > 0.5).sum(axis=0).tolist(),
+        }
+        metadata = {
+            "kind": "labeled_pool",
+            "unlabeled": True,
+            "labels": "hidden (NaN): a teacher labels every row",
+            "labeled": str(labeled),
+            "source_split": train_split,
+            "source_index": f"row of the window in split {train_split!r} of the labeled set",
+            "genome": (manifest.metadata or {}).get("genome", ""),
+            "label_budget": {"rule": BUDGET_RULE, "max_positives": budget.max_positives,
+                             "label_seed": budget.seed},
+            "pool": pool,
+            "leakage": leakage,
+        }  # fmt: skip
+        hidden = np.full((len(rows), len(manifest.task_names)), np.nan, np.float32)
+        fields = [*(f for f in manifest.extra_fields if f != "source_index"), "source_index"]
+        with ShardSetWriter(
+            out,
+            seq_len=manifest.seq_len,
+            task_names=manifest.task_names,
+            extra_fields=fields,
+            command=f"label budget pool of {labeled}: the train rows data.max_positives="
+            f"{budget.max_positives} data.label_seed={budget.seed} leaves out, labels hidden",
+            sources=[labeled / MANIFEST_NAME],
+            metadata=metadata,
+            tfds=False,
+        ) as writer:
+            cols["source_index"] = np.arange(n, dtype=np.float32)
+            _write_subset(writer, "train", cols, rows, hidden, fields)
+    c = load_manifest(out).metadata["pool"]
+    _report_once(
+        out,
+        f"labeled:pool: {c['rows']} unlabeled rows of {c['train_rows']} in {labeled.name}:"
+        f"{train_split} ({c['kept_by_budget']} kept by the budget, "
+        f"{c['dropped_held_out_copies']} dropped as copies of held-out windows)",
     )
     return out

@@ -14,7 +14,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from jaxssl.data.manifest import MANIFEST_NAME
+import numpy as np
+
+from jaxssl.data.manifest import MANIFEST_NAME, load_manifest
+from jaxssl.data.reader import load_split
+from jaxssl.data.writer import ShardSetWriter
 from jaxssl.homology.carry import Target, carry_labels
 from jaxssl.prep.peaks import build_from_peaks
 from jaxssl.prep.windows import build_windows
@@ -28,6 +32,20 @@ TEST_CHROMS = "chr5"
 # Part of the cached unlabeled sets' folder names: bump whenever what they hold changes, so a
 # cache written by older code is never reused (v2: relatives screened by the leakage guard).
 UNLABELED_VERSION = 2
+# The same for the oracle and random relabelings of the carried sets.
+RELABELED_VERSION = 1
+ORACLE_RULE = (
+    "1 where a true bound site of the task in the window's genome (truth/<genome>/<TF>.bed, "
+    "noise-free) has its centre inside the window, else 0 (the rule of benchmarks/label_budget "
+    "carried_truth)"
+)
+RANDOM_RULE = (
+    "per task, the labeled train split's labels permuted among its rows (seeded; missing labels "
+    "stay missing), then carried like the real labels: each window takes its source row's "
+    "shuffled label, so the base rate is the carried one and the labels say nothing about "
+    "sequence"
+)
+_RANDOM_SALT = 0x72616E64  # separates the random labels' draws from every other seeded stream
 
 
 def _world_params(toy: Any) -> ToyWorldParams:
@@ -192,4 +210,138 @@ def toy_homology_shards(toy: Any) -> list[Path]:
         ),
         overwrite=True,
     )
+    return paths
+
+
+def _site_centres(bed: Path) -> dict[str, np.ndarray]:
+    """chrom -> sorted centres of the sites of a truth BED (empty file: no sites)."""
+    rows = [line.split("\t")[:3] for line in bed.read_text().splitlines() if line.strip()]
+    by_chrom: dict[str, list[int]] = {}
+    for chrom, start, end in rows:
+        by_chrom.setdefault(chrom, []).append((int(start) + int(end)) // 2)
+    return {c: np.sort(np.asarray(v, np.int64)) for c, v in by_chrom.items()}
+
+
+def true_labels(world: Path, genome: str, tasks: list[str], cols: dict, seq_len: int) -> np.ndarray:
+    """float32[N, T]: the noise-free binding of each window of `genome` (`ORACLE_RULE`)."""
+    out = np.zeros((len(cols["start"]), len(tasks)), np.float32)
+    for t, tf in enumerate(tasks):
+        centres = _site_centres(world / "truth" / genome / f"{tf}.bed")
+        for chrom in np.unique(cols["chrom"]):
+            on = np.flatnonzero(cols["chrom"] == chrom)
+            sites = centres.get(str(chrom), np.zeros(0, np.int64))
+            lo = cols["start"][on]
+            out[on, t] = np.searchsorted(sites, lo + seq_len) > np.searchsorted(sites, lo)
+    return out
+
+
+def shuffled_labels(labels_NT: np.ndarray, seed: int, salt: int = 0) -> np.ndarray:
+    """Each task's labels permuted among the rows that have one (NaN stays in place): the same
+    base rate per task, no relation to the rows' sequences (`RANDOM_RULE`)."""
+    out = np.array(labels_NT, np.float32, copy=True)
+    for t in range(out.shape[1]):
+        rows = np.flatnonzero(~np.isnan(out[:, t]))
+        rng = np.random.default_rng([int(seed), _RANDOM_SALT, int(salt), t])
+        out[rows, t] = out[rng.permutation(rows), t]
+    return out
+
+
+def _relabeled(carried: Path, out: Path, labels: np.ndarray, metadata: dict, command: str) -> None:
+    """A copy of the carried set `carried` (every row, field and provenance) with `labels`."""
+    manifest = load_manifest(carried)
+    cols = load_split(carried, "train")
+    with ShardSetWriter(
+        out,
+        seq_len=manifest.seq_len,
+        task_names=manifest.task_names,
+        command=command,
+        sources=[carried / MANIFEST_NAME],
+        extra_fields=manifest.extra_fields,
+        overwrite=True,
+        metadata={**(manifest.metadata or {}), "carried": str(carried), **metadata},
+        tfds=False,
+    ) as writer:
+        if len(cols["tokens"]):
+            writer.add_batch(
+                "train",
+                cols["tokens"],
+                labels,
+                cols["weights"],
+                genome=cols["genome"],
+                chrom=cols["chrom"],
+                start=cols["start"],
+                strand=cols["strand"],
+                **{f: cols[f] for f in manifest.extra_fields},
+            )
+
+
+def toy_homology_oracle_shards(toy: Any) -> list[Path]:
+    """`toy_homology_shards` with every carried label replaced by the window's TRUE binding in
+    its own genome (`ORACLE_RULE`): the same windows, rows and order, perfect labels.
+
+    Positive control A's ceiling: pre-training on these must beat the carried labels if label
+    noise is what holds pseudo-labeling back. Its manifest keeps metadata.kind "homology" and
+    the field source_index, so a label budget keeps the same windows as for toy:homology
+    (metadata.labels = "oracle": their true labels are kept, see
+    `jaxssl.datasets.budgeted_carried_set`).
+    """
+    carried = toy_homology_shards(toy)
+    world = toy_world_dir(toy)
+    window = int(toy.get("window", 200))
+    out = world / "shards" / f"homology_oracle_w{window}_v{RELABELED_VERSION}"
+    paths = [out / p.name for p in carried]
+    for src, dst in zip(carried, paths, strict=True):
+        if (dst / MANIFEST_NAME).is_file():
+            continue
+        manifest = load_manifest(src)
+        cols = load_split(src, "train")
+        tasks = list(manifest.task_names)
+        truth = true_labels(world, str(manifest.metadata["target"]), tasks, cols, manifest.seq_len)
+        given = cols["labels"]
+        agree = [
+            float(np.mean(given[~np.isnan(given[:, t]), t] == truth[~np.isnan(given[:, t]), t]))
+            if (~np.isnan(given[:, t])).any()
+            else None
+            for t in range(len(tasks))
+        ]
+        log.info("toy world: oracle labels for %s in %s", src.name, dst)
+        _relabeled(
+            src,
+            dst,
+            truth,
+            {"labels": "oracle", "label_rule": ORACLE_RULE,
+             "carried_agrees_with_truth": dict(zip(tasks, agree, strict=True))},
+            command=f"jaxssl.toy_data.toy_homology_oracle_shards: {src} relabeled from "
+            f"{world / 'truth' / str(manifest.metadata['target'])}",
+        )  # fmt: skip
+    return paths
+
+
+def toy_homology_random_shards(toy: Any, seed: int) -> list[Path]:
+    """`toy_homology_shards` with random labels at the carried base rate (`RANDOM_RULE`):
+    the same windows, rows and order; the floor of positive control A. Labels are drawn per
+    source row, as the real ones are carried, so copies of one reference window in several
+    relatives share a label, like the carried labels do.
+    """
+    carried = toy_homology_shards(toy)
+    world = toy_world_dir(toy)
+    window = int(toy.get("window", 200))
+    out = world / "shards" / f"homology_random_w{window}_s{int(seed)}_v{RELABELED_VERSION}"
+    paths = [out / p.name for p in carried]
+    if all((p / MANIFEST_NAME).is_file() for p in paths):
+        return paths
+    reference = load_split(toy_labeled_shards(toy), "train")["labels"]
+    shuffled = shuffled_labels(reference, seed)
+    for src, dst in zip(carried, paths, strict=True):
+        if (dst / MANIFEST_NAME).is_file():
+            continue
+        rows = load_split(src, "train")["source_index"].astype(np.int64)
+        _relabeled(
+            src,
+            dst,
+            shuffled[rows],
+            {"labels": "random", "label_rule": RANDOM_RULE, "random_seed": int(seed)},
+            command=f"jaxssl.toy_data.toy_homology_random_shards: {src} relabeled at random "
+            f"(seed {int(seed)})",
+        )
     return paths
