@@ -148,3 +148,26 @@ def test_toy_world_pool(tmp_path, monkeypatch):
     assert meta["pool"]["rows"] == len(cols["labels"]) > len(train["labels"]) // 2
     assert meta["pool"]["kept_by_budget"] + meta["pool"]["left_out"] == len(train["labels"])
     assert not set(cols["chrom"]) & {"chr4", "chr5"}  # the held-out chromosomes
+
+
+def test_a_teacher_labels_the_whole_pool(tmp_path, monkeypatch):
+    """Noisy Student on the pool: the teacher stage labels every pool row (soft labels)."""
+    from jaxssl import train as train_lib
+    from tests.synthetic import make_motif_shards
+    from tests.test_noisy_student import noisy_config
+
+    monkeypatch.setenv("JAXSSL_CACHE", str(tmp_path / "cache"))
+    labeled = make_motif_shards(tmp_path / "labeled", n_train=200, n_eval=64)
+    config = noisy_config(labeled, "labeled:pool")
+    config.data.max_positives = 10
+    config.data.label_seed = 0
+    config.supervised.train.steps = 8
+    config.stages = "supervised,teacher_1"
+    report = train_lib.train_and_evaluate(config, tmp_path / "run")
+    teacher = report["stages"][-1]
+    (summary,) = teacher["pseudo_labels"]
+    assert "label_budget" in summary["source"] and summary["labels_used"] == 1.0
+    written = load_split(summary["output"], "train")
+    pool = load_split(summary["source"], "train")
+    np.testing.assert_array_equal(written["tokens"], pool["tokens"])
+    assert not np.isnan(written["labels"]).any()
