@@ -223,12 +223,12 @@ def student_stages(args: argparse.Namespace) -> list[str]:
 
 
 def stage_dir(run_dir: Path, seed: int, method: str) -> Path:
-    from jaxssl.use.model import final_stage
+    from jaxssl.use.model import final_stage, reported_stage
 
     seed_dir = run_dir / f"seed_{seed}"
     if method == "noisy_student":
         return final_stage(seed_dir)  # the generation kept on validation (report.json)
-    return seed_dir / method
+    return reported_stage(seed_dir, method)  # a tuned control: the budget it chose
 
 
 def evaluate(args: argparse.Namespace, sets: dict, runs: dict, log: list[dict]) -> dict:

@@ -122,6 +122,9 @@ def summarize_budget(runs: list[list[dict]], seeds: list[int]) -> dict:
     by_name = [{s["name"]: s for s in run} for run in runs]
     tasks = list(by_name[0][CONTROL]["metrics"]["test"])
     out: dict = {"tasks": tasks, "methods": {}, "gains": {}, "steps_run": {}}
+    control = [run[CONTROL] for run in by_name]
+    if all(c.get("budget_choices") for c in control):  # a tuned control: the budget it chose
+        out["control_budget"] = [c.get("steps") for c in control]
     for stage, label in METHODS.items():
         if stage not in by_name[0]:
             continue
@@ -130,6 +133,9 @@ def summarize_budget(runs: list[list[dict]], seeds: list[int]) -> dict:
         out["steps_run"][label] = summary["stages"][stage]["steps_run"]
         if stage == CONTROL:
             continue
+        if stage == "noisy_student":  # the generation kept, and every step of its lineage
+            out["kept"] = [run[stage].get("selected") for run in by_name]
+            out["lineage_steps_run"] = [lineage_steps(run) for run in by_name]
         out["gains"][label] = {}
         for task in tasks:
             diffs = [_auprc(run[stage], task) - _auprc(run[CONTROL], task) for run in by_name]
@@ -143,6 +149,18 @@ def summarize_budget(runs: list[list[dict]], seeds: list[int]) -> dict:
                 "sign_test_p": sign_test_p(diffs),
             }
     return out
+
+
+def lineage_steps(run: dict[str, dict]) -> int | None:
+    """Steps run by every stage that made the kept noisy-student model: pretrain, pseudo_label
+    and each student up to the kept one (teachers label, they do not step)."""
+    kept = run.get("noisy_student", {}).get("selected")
+    if not kept:
+        return None
+    chain = ["pretrain", "pseudo_label"]
+    if kept.startswith("student_"):
+        chain += [f"student_{g}" for g in range(1, int(kept.removeprefix("student_")) + 1)]
+    return int(sum(run[name].get("steps_run", 0) for name in chain if name in run))
 
 
 def _pm(stats: dict, signed: bool = False) -> str:
@@ -178,6 +196,16 @@ def markdown(results: dict) -> str:
                 f"| {label} | "
                 + " | ".join(_pm(per_task[t], signed=True) for t in tasks)
                 + f" | {mean.get('wins', 0)}/{mean.get('n', 0)} |"
+            )
+        if res.get("kept"):
+            lines.append(
+                f"noisy_student kept {', '.join(map(str, res['kept']))} (per seed); steps run "
+                f"in its lineage {res['lineage_steps_run']}"
+                + (
+                    f"; the tuned control chose budgets {res['control_budget']}"
+                    if res.get("control_budget")
+                    else ""
+                )
             )
         lines.append("")
     return "\n".join(lines)

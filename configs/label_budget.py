@@ -9,7 +9,9 @@ untouched; see jaxssl/datasets.py) and, comma-separated, options: species=K (12 
 closest=D, farthest=D (their spread in expected substitutions per neutral site, 0.02 to 0.5,
 geometric), steps=S (maximum steps of every training stage, 400), generations=G (1),
 pseudo_share=P (pseudo-labeled rows per real row in a student batch, 1.0), model=NAME
-(deepbind, for every method), no_pseudo_controls=1 (adds student_g_no_pseudo).
+(deepbind, for every method), no_pseudo_controls=1 (adds student_g_no_pseudo),
+carried=homology|oracle|random (the relatives' labels: carried by homology; their true binding,
+the ceiling of cross-genome pseudo-labeling; random at the carried base rate, its floor).
 
 The toy world is built once with 12 relatives (its own cache directory; the default world is
 untouched) and the labels carried to every one of them come only from the kept positives and
@@ -29,11 +31,11 @@ validation split (eval every 50 steps, patience 4):
   sd_pretrain, sd_finetune   configs/self_distill.py's recipe (self-distillation on unlabeled
                      windows of every genome, then fine-tuning) with the same model
 
-One supervised control serves every method: its maximum budget is the longest lineage
-(pretrain + pseudo_label + students), at least that of any method, and early stopping ends it
-when validation stops improving. benchmarks/label_budget.py pairs every method with it per seed.
-The label subset is drawn with data.label_seed (default 0, the same in every stage and seed);
-the benchmark runs each seed with label_seed = seed so its spread includes the choice of peaks.
+One supervised control serves every method: bound to the generation noisy_student kept, its
+budget tuned on validation among 1/4, 1/2 and 1 x that generation's lineage (pretrain +
+pseudo_label + students; one annealed run each), early-stopped like every stage.
+benchmarks/label_budget.py pairs every method with it per seed. The label subset follows the
+seed (data.label_seed = -1), so the spread over seeds includes the choice of peaks.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ DEFAULTS = {
     "pseudo_share": "1.0",
     "model": "deepbind",
     "no_pseudo_controls": "0",
+    "carried": "homology",
+}
+# What the relatives' windows are labeled with (positive control A and its floor): the labels
+# carried by homology, the windows' true binding (the ceiling of cross-genome pseudo-labels), or
+# random labels at the carried base rate.
+CARRIED = {
+    "homology": "toy:homology",
+    "oracle": "toy:homology_oracle",
+    "random": "toy:homology_random",
 }
 
 
@@ -70,6 +81,10 @@ def _options(arg: str | None) -> dict[str, str]:
                 f"configs/label_budget.py: unknown option {key!r}; known {sorted(options)}"
             )
         options[key] = value
+    if options["carried"] not in CARRIED:
+        raise ValueError(
+            f"configs/label_budget.py: carried={options['carried']!r}; known {sorted(CARRIED)}"
+        )
     return options
 
 
@@ -99,6 +114,9 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.train.patience = 4
     # Teachers label 5,000 unlabeled windows per genome (13 genomes) plus every carried window.
     config.pseudo.max_examples = 5000
+    carried = CARRIED[options["carried"]]
+    config.pretrain.data.extra_train = carried
+    config.pseudo.sources = f"{carried},toy:unlabeled"
 
     stages = [s for s in config.stages.split(",") if s != "supervised"]
     if options["no_pseudo_controls"] != "1":

@@ -13,9 +13,11 @@ each early-stopped on the validation split (train.patience evaluations without a
                  weights (from scratch when student_scale makes it larger); becomes the next
                  teacher
   student_g_no_pseudo   control: the same student (init, steps, noise) on real labels only
-  supervised     control: real labels only, from scratch, the final student's noise, and a
-                 maximum budget of every step in the final student's lineage
-                 (train.budget_of); report.json pairs each method stage with its control
+  supervised     control: real labels only, from scratch, bound to the kept generation
+                 (its model and noise), its budget tuned on validation among 1/4, 1/2 and 1 x
+                 every step of that generation's lineage, teachers included (train.budget_of,
+                 train.budget_fractions; one annealed run per budget, planned as
+                 supervised_<generation>_x<fraction>); report.json pairs each method with it
   noisy_student  (reported, not a stage) the generation kept: the last student that beat
                  its teacher on the validation split; a generation g > 1 runs only if
                  generation g - 1 improved (run_if_better), so generations=K is a maximum
@@ -103,14 +105,15 @@ def get_config(arg: str | None = None) -> ConfigDict:
         models.append(f"student_{g}")
     # The model the method delivers: the last generation that improved on its teacher.
     config.select = "noisy_student=" + ",".join(models)
-    final = f"student_{generations}"
-    # Control (a): real labels only, from scratch, with the final student's noise and every
-    # step of its lineage (pretrain + pseudo_label + each student) as its maximum budget.
+    # Control (a): real labels only, from scratch, bound to the generation the method kept
+    # (its model and noise), tuned as hard as the method: one run per budget of 1/4, 1/2 and 1
+    # x every step of the kept model's lineage (pretrain, pseudo_label, teachers, students),
+    # each with its own annealed schedule; the one best on validation is the control.
     stages.append("supervised")
     config.supervised = ConfigDict(
         {
             "augment": dict(noise),
-            "train": {"budget_of": final},
+            "train": {"budget_of": "noisy_student", "budget_fractions": "0.25,0.5,1"},
             "control_of": "noisy_student",
         }
     )

@@ -56,7 +56,11 @@ def get_config(model: str | None = None):
         # freeze: parameter-path prefixes kept fixed, e.g. "motifs" (deepbind's first layer)
         "train": {"steps": 600, "learning_rate": 1e-3, "warmup_steps": 50, "freeze": ""},
     }
-    # The matched control: real labels only, from scratch, with the whole budget of
-    # pretrain + finetune as its maximum (early-stopped like them).
-    config.supervised = {"train": {"budget_of": "finetune"}, "control_of": "finetune"}
+    # The matched control: real labels only, from scratch, its budget tuned on validation
+    # among 1/4, 1/2 and 1 x every pretrain + finetune step (one annealed run each,
+    # early-stopped like the method).
+    config.supervised = {
+        "train": {"budget_of": "finetune", "budget_fractions": "0.25,0.5,1"},
+        "control_of": "finetune",
+    }
     return with_stage_slots(config)

@@ -60,7 +60,10 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     # windows carried by homology from dropped rows are dropped too (jaxssl/datasets.py).
     c.data.max_positives = 0
     c.data.max_valid_positives = 0  # the same cap on the validation split (0 = all of it)
-    c.data.label_seed = 0  # which positives a budget keeps (the same in every stage and seed)
+    # Which positives a budget keeps (the same in every stage of a run): -1 = the run's seed,
+    # so under config.seeds the label subset (and the pool of rows it leaves) varies with the
+    # seed; a number >= 0 pins one subset for every seed.
+    c.data.label_seed = -1
 
     c.model = ConfigDict()
     c.model.name = model_name
@@ -93,6 +96,10 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     # "NAME": maximum steps = every step of stage NAME's lineage (NAME and the stages it was
     # initialised from): the budget of a matched control.
     c.train.budget_of = ""
+    # A budget-matched control tunes its budget as hard as the method is tuned: one run per
+    # fraction of the lineage budget ("0.25,0.5,1"), each with its own schedule over its own
+    # steps (so each ends annealed); the run reports the one best on the validation split.
+    c.train.budget_fractions = "1"
     c.train.progress_bar = True
 
     c.augment = ConfigDict()
@@ -123,10 +130,14 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.pseudo.unlabeled_mode = "soft"  # "soft" | "hard"
     c.pseudo.threshold = 0.7
     c.pseudo.max_examples = 0  # per source; 0 = all
-    # A task whose teacher scores below this validation AUROC gets no teacher labels and keeps
-    # its carried labels at weight 1: a teacher that cannot rank a rare TF would otherwise
-    # label every window at its base rate with near-full confidence (see pseudo_labels.py).
-    c.pseudo.min_teacher_auroc = 0.7
+    # A task whose teacher cannot rank it gets no teacher labels and keeps its carried labels
+    # at weight 1: a teacher at chance on a rare TF would otherwise label every window at its
+    # base rate with near-full confidence. The bar is max(min_teacher_auroc, 0.5 +
+    # teacher_auroc_z x the AUROC sd of a blind scorer on the validation split's counts); a
+    # refusal is logged and recorded (gate_closed, untrusted_tasks). See pseudo_labels.py
+    # (DEFAULT_MIN_TEACHER_AUROC, DEFAULT_TEACHER_AUROC_Z); 0 turns the gate off.
+    c.pseudo.min_teacher_auroc = 0.55
+    c.pseudo.teacher_auroc_z = 2.33
 
     c.objective = "supervised"
     # A matched control names the stage it is the control of; the report pairs them per seed.
@@ -295,5 +306,33 @@ def resolve_stage(config: ConfigDict, name: str) -> ConfigDict:
         if not isinstance(overrides, ConfigDict):
             raise ConfigError(f"config.{name} must be a section of overrides, got {overrides!r}")
         _merge(stage, overrides, f"config.{name}")
+    if int(stage.data.get("label_seed", 0)) < 0:
+        stage.data.label_seed = int(stage.seed)
     stage.stage_name = name
     return stage
+
+
+def seed_variation(config: ConfigDict) -> dict[str, list[str]]:
+    """What differs between the seeds of `config.seeds`, and what every seed shares.
+
+    Always drawn per seed (jaxssl/rng.py): model initialisation, heads, data order, noise and
+    dropout. The label subset of a budget follows the seed unless `data.label_seed` pins it;
+    the toy world (genomes, relatives, unlabeled windows) is one world per `toy_world.seed`.
+    """
+    varied = ["model initialisation", "data order", "augmentation noise and dropout"]
+    pinned = []
+    data = config.data
+    if int(data.get("max_positives", 0) or 0) or int(data.get("max_valid_positives", 0) or 0):
+        if int(data.get("label_seed", -1)) < 0:
+            varied.append("label subset (data.label_seed follows the seed) and its pool")
+        else:
+            pinned.append(f"label subset (data.label_seed={int(data.label_seed)})")
+    else:
+        pinned.append("labeled set (no label budget: every label is used)")
+    if not data.path:
+        pinned.append(
+            f"toy world and its unlabeled windows (data.toy_world.seed={data.toy_world.seed})"
+        )
+    else:
+        pinned.append(f"data sets ({data.path} and its sources)")
+    return {"varied": varied, "pinned": pinned}

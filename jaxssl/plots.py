@@ -75,7 +75,7 @@ def stage_comparison(stages: list[dict], out_path: Path, metric: str = "auprc") 
 
     Returns False (and writes nothing) when fewer than one stage has test metrics.
     """
-    scored = [s for s in stages if s.get("metrics", {}).get("test")]
+    scored = [s for s in stages if s.get("metrics", {}).get("test") and not s.get("variant_of")]
     if not scored:
         return False
     tasks = [t for t in scored[0]["metrics"]["test"] if t != "mean"] + ["mean"]
@@ -100,7 +100,7 @@ def stage_comparison(stages: list[dict], out_path: Path, metric: str = "auprc") 
 def seed_comparison(summary: dict, out_path: Path, metric: str = "auprc") -> bool:
     """Left: test `metric` per stage and task, mean ± sd over seeds (dots = seeds).
     Right: method − control per seed, paired; a dot above zero is a seed the method won."""
-    stages = {k: v for k, v in summary["stages"].items() if "test" in v}
+    stages = {k: v for k, v in summary["stages"].items() if "test" in v and not v.get("variant_of")}
     if not stages:
         return False
     tasks = list(next(iter(stages.values()))["test"])

@@ -54,7 +54,7 @@ def format_table(stages: list[dict], split: str = "test") -> str:
     rows = []
     for stage in stages:
         metrics = stage.get("metrics", {}).get(split)
-        if not metrics:
+        if not metrics or stage.get("variant_of"):  # budgets of a tuned control: its row
             continue
         for task in metrics:
             rows.append(
@@ -62,6 +62,7 @@ def format_table(stages: list[dict], split: str = "test") -> str:
             )
     if not rows:
         return f"(no {split} metrics)"
+    warnings = gate_warnings(stages)
     header = ["stage", "task", *names]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [
@@ -75,7 +76,41 @@ def format_table(stages: list[dict], split: str = "test") -> str:
             lines.append("")
         previous = row[0]
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
-    return "\n".join(lines)
+    return "\n".join(lines + warnings)
+
+
+def gate_warnings(stages: dict[str, dict] | list[dict]) -> list[str]:
+    """Loud lines for teacher stages whose gate refused tasks: the students of a closed gate
+    trained without pseudo-labels, so their rows do not measure the method."""
+    items = stages.items() if isinstance(stages, dict) else ((s["name"], s) for s in stages)
+    lines = []
+    for name, entry in items:
+        closed = entry.get("gate_closed")
+        untrusted = entry.get("untrusted_tasks")
+        if isinstance(closed, list):  # per seed
+            seeds = [i for i, c in enumerate(closed) if c]
+            if seeds:
+                lines.append(
+                    f"WARNING: {name}: the teacher gate was closed in {len(seeds)} of "
+                    f"{len(closed)} seeds: no pseudo-labels, so the students after it trained "
+                    "on real labels only (see pseudo.min_teacher_auroc, pseudo.teacher_auroc_z)"
+                )
+                continue
+        elif closed:
+            lines.append(
+                f"WARNING: {name}: the teacher gate was closed: no pseudo-labels, so the "
+                "students after it trained on real labels only (see pseudo.min_teacher_auroc, "
+                "pseudo.teacher_auroc_z)"
+            )
+            continue
+        flat = (
+            sorted({t for u in untrusted for t in u})
+            if isinstance(untrusted, list) and (untrusted and isinstance(untrusted[0], list))
+            else sorted(untrusted or [])
+        )
+        if flat:
+            lines.append(f"note: {name}: the teacher gate refused tasks {flat} (labels kept)")
+    return ["", *lines] if lines else []
 
 
 def _fmt(value) -> str:
@@ -131,6 +166,12 @@ def seed_summary(runs: list[list[dict]], seeds: list[int]) -> dict:
         }
         if any(s.get("selected") for s in per_seed):
             entry["selected"] = [s.get("selected") for s in per_seed]
+        if any(s.get("gate_closed") for s in per_seed):  # a teacher that labeled nothing
+            entry["gate_closed"] = [bool(s.get("gate_closed")) for s in per_seed]
+        if any(s.get("untrusted_tasks") for s in per_seed):
+            entry["untrusted_tasks"] = [s.get("untrusted_tasks") or [] for s in per_seed]
+        if per_seed[0].get("variant_of"):  # one budget of a tuned control (not a table row)
+            entry["variant_of"] = per_seed[0]["variant_of"]
         if any(s.get("skipped") for s in per_seed):
             entry["skipped"] = [s.get("skipped") or None for s in per_seed]
         for split in ("valid", "test"):
@@ -185,7 +226,7 @@ def _pm(stats: dict | None) -> str:
 
 def format_seed_table(summary: dict, split: str = "test", metric: str = "auprc") -> str:
     """Stage x task mean ± sd of `metric`, then method − control paired differences."""
-    stages = {k: v for k, v in summary["stages"].items() if split in v}
+    stages = {k: v for k, v in summary["stages"].items() if split in v and not v.get("variant_of")}
     if not stages:
         return f"(no {split} metrics)"
     tasks = list(next(iter(stages.values()))[split])
@@ -212,6 +253,14 @@ def format_seed_table(summary: dict, split: str = "test", metric: str = "auprc")
         "  ".join("-" * w for w in widths),
         *("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows),
     ]
+    lines += gate_warnings(summary["stages"])
+    variation = summary.get("seed_variation")
+    if variation:
+        lines += [
+            "",
+            "varied with the seed: " + "; ".join(variation["varied"]),
+            "the same in every seed: " + "; ".join(variation["pinned"]),
+        ]
     pairs = [c for c in summary["comparisons"] if c["metric"] == metric and c["split"] == split]
     if pairs:
         lines += ["", f"method − control, {split} {metric} (paired over seeds)"]

@@ -10,6 +10,7 @@ scores (`run_if_better`, `select`).
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 from dataclasses import dataclass
@@ -62,10 +63,8 @@ class RunPlan:
 
 def plan_stages(config: ConfigDict, workdir: Path) -> RunPlan:
     """Resolves and checks every stage; raises ConfigError naming the stage's own key."""
-    names = stage_names(config)
-    chosen = selection(config)
-    stages = [resolve_stage(config, name) for name in names]
-    stages = apply_budgets(apply_control_recipes(stages, chosen))
+    stages = resolved_stages(config)
+    names = [s.stage_name for s in stages]  # a tuned control is one stage per budget
     for stage in stages:  # fail on a bad value before any data loading or compilation
         validate_stage(stage)
     _check_stage_references(stages)
@@ -83,6 +82,13 @@ def plan_stages(config: ConfigDict, workdir: Path) -> RunPlan:
         planned[stage.stage_name] = str(stage.objective)
         out.append(StagePlan(stage, workdir / stage.stage_name, record))
     return RunPlan(config, workdir, out)
+
+
+def resolved_stages(config: ConfigDict) -> list[ConfigDict]:
+    """Every stage as it will run: recipes bound, tuned controls expanded, budgets set."""
+    chosen = selection(config)
+    stages = [resolve_stage(config, name) for name in stage_names(config)]
+    return apply_budgets(expand_tuned_controls(apply_control_recipes(stages, chosen), chosen))
 
 
 def apply_control_recipes(
@@ -106,14 +112,102 @@ def apply_control_recipes(
                 f"config.{stage.stage_name}.control_of={stage.control_of!r} is not a stage (or "
                 f"the select name) of this run ({list(by_name)})"
             )
-        method = by_name[target]
-        stage.model = ConfigDict(method.model.to_dict())
-        stage.augment = ConfigDict(method.augment.to_dict())
-        if not str(stage.train.get("budget_of", "") or ""):
-            stage.train = ConfigDict(method.train.to_dict())
-            stage.init_from = method.init_from
-            stage.init_exclude = method.init_exclude
+        _take_recipe(stage, by_name[target])
     return stages
+
+
+def _take_recipe(stage: ConfigDict, method: ConfigDict) -> None:
+    stage.model = ConfigDict(method.model.to_dict())
+    stage.augment = ConfigDict(method.augment.to_dict())
+    if not str(stage.train.get("budget_of", "") or ""):
+        stage.train = ConfigDict(method.train.to_dict())
+        stage.init_from = method.init_from
+        stage.init_exclude = method.init_exclude
+
+
+def budget_fractions(stage: ConfigDict) -> list[float]:
+    """`train.budget_fractions` ("0.25,0.5,1"), ascending; refused unless each is in (0, 1]."""
+    text = str(stage.train.get("budget_fractions", "1") or "1")
+    try:
+        fractions = sorted({float(f) for f in text.split(",") if f.strip()})
+    except ValueError:
+        fractions = []
+    if not fractions or not all(0 < f <= 1 for f in fractions):
+        raise ConfigError(
+            f"config.{stage.stage_name}.train.budget_fractions={text!r}: expected fractions of "
+            "the lineage budget in (0, 1], e.g. 0.25,0.5,1"
+        )
+    return fractions
+
+
+def variant_name(control: str, bound_to: str | None, fraction: float) -> str:
+    """`supervised_x0.5`, or `supervised_student_1_x0.5` when bound to one generation."""
+    middle = f"_{bound_to}" if bound_to else ""
+    return f"{control}{middle}_x{fraction:g}"
+
+
+def expand_tuned_controls(
+    stages: list[ConfigDict], chosen: tuple[str, list[str]] | None = None
+) -> list[ConfigDict]:
+    """A budget-matched control tunes its own budget, and binds to the model the method kept.
+
+    A stage with `train.budget_of` becomes one stage per fraction of `train.budget_fractions`
+    (each with its own full schedule over fraction x the lineage budget, so each ends
+    annealed); the run reports the control as the variant with the best validation score
+    (`select_tuned_control`). When the control is of a `select` name (the noisy-student
+    generation kept on validation), one set of variants is planned per candidate of the chain,
+    each with that candidate's model, noise and lineage budget; at run time only the kept
+    candidate's variants train (the others are skipped, see `unbound_reason`). A control with
+    one fraction and a plain method stage is left as it is.
+    """
+    out: list[ConfigDict] = []
+    by_name = {s.stage_name: s for s in stages}
+    order = [s.stage_name for s in stages]
+    for stage in stages:
+        budget_of = str(stage.train.get("budget_of", "") or "")
+        target = str(stage.get("control_of", "") or "")
+        of_selection = chosen is not None and chosen[0] in (target, budget_of)
+        fractions = budget_fractions(stage) if budget_of else [1.0]
+        if not budget_of or (len(fractions) == 1 and not of_selection):
+            out.append(stage)
+            continue
+        candidates: list[str | None] = [None]
+        if of_selection:
+            assert chosen is not None
+            candidates = list(chosen[1])
+            last = max(order.index(c) for c in candidates)
+            if order.index(stage.stage_name) < last:
+                raise ConfigError(
+                    f"config.{stage.stage_name}: a control of {chosen[0]!r} must run after every "
+                    f"stage of its selection chain {candidates} (it binds to the one kept)"
+                )
+        for candidate in candidates:
+            for fraction in fractions:
+                variant = ConfigDict(copy.deepcopy(stage.to_dict()))
+                variant.stage_name = variant_name(stage.stage_name, candidate, fraction)
+                variant.variant_of = stage.stage_name
+                variant.bound_to = candidate or ""
+                # Which candidate is kept decides whether it runs: the chain's stages are
+                # its dependencies (a rerun of one of them replaces these variants too).
+                variant.bound_chain = ",".join(c for c in candidates if c)
+                variant.tuned_control_of = target
+                variant.control_of = ""  # the tuned selection is the reported control
+                if candidate is not None and target:  # a control takes its method's recipe
+                    _take_recipe(variant, by_name[candidate])
+                if candidate is not None and budget_of == chosen[0]:  # type: ignore[index]
+                    variant.train.budget_of = candidate
+                variant.train.budget_fractions = f"{fraction:g}"
+                out.append(variant)
+    return out
+
+
+def tuned_controls(stages: list[ConfigDict]) -> dict[str, list[str]]:
+    """Control name -> its budget variants, in planning order."""
+    groups: dict[str, list[str]] = {}
+    for stage in stages:
+        if stage.get("variant_of"):
+            groups.setdefault(str(stage.variant_of), []).append(str(stage.stage_name))
+    return groups
 
 
 def apply_budgets(stages: list[ConfigDict]) -> list[ConfigDict]:
@@ -133,15 +227,59 @@ def apply_budgets(stages: list[ConfigDict]) -> list[ConfigDict]:
                 f"config.{stage.stage_name}.train.budget_of={target!r} is not a stage of this "
                 f"run ({order})"
             )
-        total, name, seen = 0, target, set()
-        while name and name not in seen:
-            seen.add(name)
-            source = by_name[name]
-            if source.objective != TEACHER_OBJECTIVE:
-                total += int(source.train.steps)
-            name = _init_source(source, order)
-        stage.train.steps = total
+        total = sum(
+            int(by_name[name].train.steps)
+            for name in lineage(target, by_name, order)
+            if by_name[name].objective != TEACHER_OBJECTIVE
+        )
+        fractions = budget_fractions(stage)
+        if len(fractions) > 1:
+            raise ConfigError(
+                f"config.{stage.stage_name}.train.budget_fractions: several fractions need the "
+                "run's planner (jaxssl.stage_plan.expand_tuned_controls) first"
+            )
+        stage.train.steps = max(1, round(total * fractions[0]))
     return stages
+
+
+def lineage(name: str, by_name: dict[str, ConfigDict], order: list[str]) -> list[str]:
+    """Every stage that produced stage `name`'s model: `name`, the stages whose weights it
+    was initialised from, and the teachers (and their own lineages) whose pseudo-labels it
+    trained on, transitively. A larger student starts from scratch (`init_from=""`) but still
+    owes its training data to the whole teacher chain."""
+    found: list[str] = []
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in found or current not in by_name:
+            continue
+        found.append(current)
+        stage = by_name[current]
+        earlier = order[: order.index(current)]
+        pending += sorted(_producers(stage, earlier))
+    return found
+
+
+def _producers(stage: ConfigDict, earlier: list[str]) -> set[str]:
+    """Earlier stages whose weights or written shard sets this stage's model is built from
+    (not `run_if_better` gates: a gate decides whether a stage runs, not what it learns)."""
+    found: set[str] = set()
+    init = _init_source(stage, [*earlier, stage.stage_name])
+    if init:
+        found.add(init)
+    refs = [str(stage.data.extra_train)]
+    if stage.objective == TEACHER_OBJECTIVE:
+        teacher = str(stage.pseudo.teacher)
+        if teacher == "prev" and earlier:
+            found.add(earlier[-1])
+        elif teacher.startswith("stage:"):
+            found.add(teacher.removeprefix("stage:"))
+        refs.append(str(stage.pseudo.sources))
+    for ref in refs:
+        for item in ref.split(","):
+            if item.strip().startswith("stage:"):
+                found.add(item.strip().removeprefix("stage:").split("@")[0])
+    return found & set(earlier)
 
 
 def _init_source(stage: ConfigDict, order: list[str]) -> str | None:
@@ -155,24 +293,11 @@ def _init_source(stage: ConfigDict, order: list[str]) -> str | None:
 
 
 def _dependencies(stage: ConfigDict, earlier: list[str]) -> set[str]:
-    """Earlier stages whose outputs this stage reads (weights, teacher, shard sets)."""
-    deps: set[str] = {n for n in str(stage.get("run_if_better", "") or "").split(":") if n}
-    init = _init_source(stage, [*earlier, stage.stage_name])
-    if init:
-        deps.add(init)
-    refs = [str(stage.data.extra_train)]
-    if stage.objective == TEACHER_OBJECTIVE:
-        teacher = str(stage.pseudo.teacher)
-        if teacher == "prev" and earlier:
-            deps.add(earlier[-1])
-        elif teacher.startswith("stage:"):
-            deps.add(teacher.removeprefix("stage:"))
-        refs.append(str(stage.pseudo.sources))
-    for ref in refs:
-        for item in ref.split(","):
-            if item.strip().startswith("stage:"):
-                deps.add(item.strip().removeprefix("stage:").split("@")[0])
-    return deps & set(earlier)
+    """Earlier stages whose outputs this stage reads (weights, teacher, shard sets) or whose
+    validation scores decide whether it runs."""
+    gates = {n for n in str(stage.get("run_if_better", "") or "").split(":") if n}
+    gates |= {n for n in str(stage.get("bound_chain", "") or "").split(",") if n}
+    return (gates & set(earlier)) | _producers(stage, earlier)
 
 
 def _check_stage_data(
@@ -363,8 +488,8 @@ def not_better_reason(stage: ConfigDict, results: list[dict]) -> str:
     return ""
 
 
-def select_stage(results: list[dict], name: str, chain: list[str]) -> dict:
-    """The last stage of `chain` that improved on the one before it, reported as `name`."""
+def kept_stage(results: list[dict], chain: list[str]) -> str:
+    """The last stage of `chain` that improved on the one before it (validation scores)."""
     by_name = {r["name"]: r for r in results}
     kept = chain[0]
     for candidate in chain[1:]:
@@ -372,6 +497,60 @@ def select_stage(results: list[dict], name: str, chain: list[str]) -> dict:
         if score is None or (best is not None and score <= best):
             break
         kept = candidate
+    return kept
+
+
+def unbound_reason(
+    stage: ConfigDict, results: list[dict], chosen: tuple[str, list[str]] | None
+) -> str:
+    """Why a control variant bound to one generation does not run ("" to run it)."""
+    bound = str(stage.get("bound_to", "") or "")
+    if not bound or chosen is None or bound not in chosen[1]:
+        return ""
+    kept = kept_stage(results, chosen[1])
+    if kept == bound:
+        return ""
+    return f"bound to {bound!r}, but {chosen[0]} kept {kept!r} (validation split)"
+
+
+def select_tuned_control(
+    results: list[dict], name: str, variants: list[str], kept: str | None = None
+) -> dict:
+    """The budget variant of control `name` with the best validation score, reported as `name`.
+
+    Only variants bound to `kept` (the generation the method kept) or to nothing take part.
+    Ties go to the smaller budget (variants are planned in ascending fractions). The test
+    split plays no part: each variant's test metrics are carried, never compared.
+    """
+    by_name = {r["name"]: r for r in results}
+    ran = [
+        v
+        for v in variants
+        if validation_score(by_name[v]) is not None and by_name[v].get("bound_to", "") in ("", kept)
+    ]
+    if not ran:
+        raise RuntimeError(f"control {name!r}: none of its budget variants {variants} ran")
+    best = max(ran, key=lambda v: (validation_score(by_name[v]), -ran.index(v)))
+    choices = {
+        v: {"steps": by_name[v].get("steps"), "best_score": validation_score(by_name[v])}
+        for v in ran
+    }
+    print(f"jaxssl: {name}: budget {best!r} chosen on the validation split from {ran}")
+    return {
+        **{k: v for k, v in by_name[best].items() if k not in ("name", "variant_of")},
+        "name": name,
+        "objective": "selection",
+        "selected": best,
+        "candidates": ran,
+        "budget_choices": choices,
+        "control_of": by_name[best].get("tuned_control_of", ""),
+    }
+
+
+def select_stage(results: list[dict], name: str, chain: list[str]) -> dict:
+    """The last stage of `chain` that improved on the one before it, reported as `name`."""
+    by_name = {r["name"]: r for r in results}
+    kept = kept_stage(results, chain)
     print(f"jaxssl: {name}: kept {kept!r} (chosen on the validation split from {chain})")
     return {
         **{k: v for k, v in by_name[kept].items() if k not in ("name", "control_of")},

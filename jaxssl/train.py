@@ -35,6 +35,7 @@ from jaxssl.config import (  # noqa: F401  (resolve_stage: used from notebooks a
     rerun_names,
     resolve_stage,
     run_seeds,
+    seed_variation,
     selection,
     stage_names,
 )
@@ -57,6 +58,7 @@ from jaxssl.report import (
     write_report,
     write_seed_report,
 )
+from jaxssl.rng import data_seed, purpose_key
 from jaxssl.sharding import (
     batch_sharding,
     is_main_process,
@@ -72,7 +74,10 @@ from jaxssl.stage_plan import (  # noqa: F401  (apply_budgets: part of this modu
     not_better_reason,
     plan_stages,
     select_stage,
+    select_tuned_control,
     stage_uses_labels,
+    tuned_controls,
+    unbound_reason,
 )
 from jaxssl.stages import STAGE_RUNNERS
 from jaxssl.stored_config import (
@@ -114,6 +119,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
     if seeds is None:
         return results[0]
     summary = seed_summary([r["stages"] for r in results], seeds)
+    summary["seed_variation"] = seed_variation(config)
     if is_main_process():
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
         write_seed_report(workdir, summary)
@@ -155,7 +161,9 @@ def _run_planned(plan: RunPlan, quiet: bool = False) -> dict:
         if result is None:
             if main:
                 write_record(stage_dir, sp.record)
-            not_better = not_better_reason(stage, results)
+            not_better = not_better_reason(stage, results) or unbound_reason(
+                stage, results, selection(plan.config)
+            )
             if not_better:
                 print(f"jaxssl: stage {stage.stage_name!r} skipped: {not_better}")
                 result = {
@@ -167,6 +175,10 @@ def _run_planned(plan: RunPlan, quiet: bool = False) -> dict:
                 }
             else:
                 result = runner(stage, stage_dir, prev_dir=prev_dir, workdir=workdir)
+            if stage.get("variant_of"):  # one budget of a tuned control (stage_plan.py)
+                result["variant_of"] = str(stage.variant_of)
+                result["tuned_control_of"] = str(stage.tuned_control_of)
+                result["bound_to"] = str(stage.bound_to)
             if main:
                 _write_done(stage_dir, result)
         else:
@@ -176,10 +188,13 @@ def _run_planned(plan: RunPlan, quiet: bool = False) -> dict:
             write_report(workdir, results)
         prev_dir = stage_dir
     chosen = selection(plan.config)
-    if chosen is not None:
-        results.append(select_stage(results, *chosen))
-        if main:
-            write_report(workdir, results)
+    chosen_by_validation = [select_stage(results, *chosen)] if chosen is not None else []
+    kept = chosen_by_validation[0]["selected"] if chosen_by_validation else None
+    for control, variants in tuned_controls([sp.stage for sp in plan.stages]).items():
+        chosen_by_validation.append(select_tuned_control(results, control, variants, kept))
+    results += chosen_by_validation
+    if main and chosen_by_validation:
+        write_report(workdir, results)
     if not main:
         return {"stages": results}
     if quiet:
@@ -224,7 +239,7 @@ def build_stage_model(stage: ConfigDict, data: StageData) -> tuple[nnx.Module, d
         stage.model.name,
         num_outputs=num_outputs,
         seq_len=int(data.manifest.seq_len),
-        rngs=nnx.Rngs(int(stage.seed)),
+        rngs=nnx.Rngs(purpose_key(int(stage.seed), "init")),
         dtype=dtype,
         **stage.model.hparams.to_dict(),
     )
@@ -402,10 +417,9 @@ def _build_stage(
     tx = make_optimizer(stage.train, statistic_paths(model))
     objective = get_objective(stage.objective)(stage, graphdef, rest, tx)
     uses_labels = objective.uses_labels
-    params = objective.init_params(params, jax.random.PRNGKey(int(stage.seed) + 1))
-    state = TrainState.create(
-        params, tx, jax.random.PRNGKey(int(stage.seed)), objective.init_extra(params)
-    )
+    seed = int(stage.seed)  # one root key, split by purpose (jaxssl/rng.py)
+    params = objective.init_params(params, purpose_key(seed, "heads"))
+    state = TrainState.create(params, tx, purpose_key(seed, "step"), objective.init_extra(params))
     local_batch = int(stage.train.batch_size) // jax.process_count()
     predict = make_predict_fn(
         graphdef, rest, loss_type=stage.loss, rc_average=stage.eval.rc_average
@@ -420,7 +434,7 @@ def _build_stage(
         uses_labels=uses_labels,
         state=jax.device_put(state, repl),
         train_iter=train_iterator(
-            list(data.train_sources), batch_size=local_batch, seed=int(stage.seed)
+            list(data.train_sources), batch_size=local_batch, seed=data_seed(seed)
         ),
         ckpts=StageCheckpoints(stage_dir, keep=int(stage.train.keep_checkpoints)),
         step_fn=jax.jit(
@@ -673,7 +687,7 @@ def _label_free_loss(run: _Stage) -> float:
             _device_fields(b)
             for b in eval_batches(run.data.labeled, run.data.valid_split, batch_size=local)
         ]
-    key = jax.random.PRNGKey(int(run.config.seed) + 2)
+    key = purpose_key(int(run.config.seed), "eval")
     sums = [
         run.eval_loss_fn(run.state, to_global_batch(batch, run.mesh), key)
         for batch in run.cache["label_free_batches"]

@@ -211,9 +211,18 @@ def test_label_budget_preset_parses():
     assert {"supervised", "supervised_evoaug", "pseudo_label", "student_1", "sd_finetune"} <= set(
         names
     )
-    assert config.supervised.train.budget_of == "student_1"
+    # The control binds to the generation kept and tunes its budget on validation.
+    assert config.supervised.train.budget_of == "noisy_student"
+    assert config.supervised.train.budget_fractions == "0.25,0.5,1"
+    assert config.pretrain.data.extra_train == "toy:homology"
+    oracle = get_config("25,carried=oracle")
+    assert oracle.pretrain.data.extra_train == "toy:homology_oracle"
+    assert oracle.pseudo.sources == "toy:homology_oracle,toy:unlabeled"
+    assert get_config("25,carried=random").pretrain.data.extra_train == "toy:homology_random"
     with pytest.raises(ValueError, match="unknown option"):
         get_config("bogus=1")
+    with pytest.raises(ValueError, match="carried='truth'"):
+        get_config("carried=truth")
 
 
 def _benchmark():
@@ -251,6 +260,20 @@ def test_benchmark_pairs_every_method_with_supervised_per_seed(tmp_path):
     command = bench.run_command(25, 1, 50, tmp_path / "w", ["pseudo.max_examples=10"])
     assert "--config.data.label_seed=1" in command and "--config.seed=1" in command
     assert command[-1] == "--config.pseudo.max_examples=10"
+
+
+def test_benchmark_reports_the_kept_generation_and_its_lineage():
+    bench = _benchmark()
+    run = {
+        "pretrain": {"steps_run": 300},
+        "pseudo_label": {"steps_run": 200},
+        "student_1": {"steps_run": 150},
+        "student_2": {"steps_run": 400},
+        "noisy_student": {"selected": "student_1"},
+    }
+    assert bench.lineage_steps(run) == 650  # student_2 was not kept
+    run["noisy_student"]["selected"] = "pseudo_label"
+    assert bench.lineage_steps(run) == 500
 
 
 def test_stage_report_holds_the_budget_counts(labeled, tmp_path):

@@ -14,15 +14,17 @@ from tests.synthetic import make_motif_shards
 from tests.test_train import small_config
 
 # Recorded with the trainer as of commit 49d6d26 (before the stage was split into steps and the
-# loop stopped syncing every step), on the same data and config: `small_config(data, steps=40)`.
+# loop stopped syncing every step), on the same data and config: `small_config(data, steps=40)`;
+# re-recorded when the random streams were split by purpose (jaxssl/rng.py), the only change
+# since: with the old keys patched back in, this test reproduced the 49d6d26 figures exactly.
 REFERENCE = {
     "best_step": 40,
     "test": {
-        "ap1": {"auroc": 0.7066002490660025, "auprc": 0.6820795233645508},
-        "ebox": {"auroc": 0.7004504504504504, "auprc": 0.6390765057764409},
-        "mean": {"auroc": 0.7035253497582264, "auprc": 0.6605780145704958},
+        "ap1": {"auroc": 0.5980074719800748, "auprc": 0.49608307699688087},
+        "ebox": {"auroc": 0.571071071071071, "auprc": 0.512371788336651},
+        "mean": {"auroc": 0.5845392715255728, "auprc": 0.504227432666766},
     },
-    "valid_mean_auprc": 0.6294319789239634,
+    "valid_mean_auprc": 0.5467936482614069,
 }
 
 

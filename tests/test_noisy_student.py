@@ -12,7 +12,7 @@ from ml_collections import ConfigDict
 import configs.noisy_student as noisy_student_config
 from jaxssl import stage_plan
 from jaxssl import train as train_lib
-from jaxssl.config import resolve_stage, selection, with_stage_slots
+from jaxssl.config import with_stage_slots
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.pipeline import load_split
 from jaxssl.data.writer import ShardSetWriter
@@ -176,11 +176,17 @@ def test_default_config_describes_the_method():
     assert config.select == "noisy_student=pseudo_label,student_1,student_2"
     assert config.student_2.run_if_better == "student_1:pseudo_label"
     assert config.supervised.augment.max_shift == config.student_2.augment.max_shift
-    stages = train_lib.apply_budgets([resolve_stage(config, n) for n in config.stages.split(",")])
+    stages = stage_plan.resolved_stages(config)
     budget = {s.stage_name: int(s.train.steps) for s in stages}
-    assert budget["supervised"] == (
-        budget["pretrain"] + budget["pseudo_label"] + budget["student_1"] + budget["student_2"]
-    )
+    # The control is tuned: 1/4, 1/2 and 1 x the lineage of each generation it may bind to.
+    lineage_2 = budget["pretrain"] + budget["pseudo_label"] + budget["student_1"]
+    lineage_2 += budget["student_2"]
+    assert "supervised" not in budget
+    assert budget["supervised_student_2_x1"] == lineage_2 == 1600
+    assert budget["supervised_student_2_x0.5"] == 800
+    assert budget["supervised_student_2_x0.25"] == 400
+    assert budget["supervised_student_1_x1"] == 1200
+    assert budget["supervised_pseudo_label_x1"] == 800
     assert config.pretrain.data.extra_train == "toy:homology"
     assert config.student_2.data.extra_train == "stage:teacher_2@0.333"
     assert config.student_1.augment.substitution_rate > 0
@@ -224,18 +230,15 @@ def test_controls_follow_overrides_of_their_method():
     config.student_1.train.steps = 50
     config.student_2.augment.max_shift = 7
     names = config.stages.split(",")
-    stages = {
-        s.stage_name: s
-        for s in train_lib.apply_budgets(
-            stage_plan.apply_control_recipes(
-                [resolve_stage(config, n) for n in names], selection(config)
-            )
-        )
-    }
+    del names
+    stages = {s.stage_name: s for s in stage_plan.resolved_stages(config)}
     assert stages["student_1_no_pseudo"].train.steps == 50
     assert stages["student_1_no_pseudo"].init_from == stages["student_1"].init_from
     assert stages["student_2_no_pseudo"].augment.max_shift == 7
-    assert stages["supervised"].augment.max_shift == 7  # the kept generation's noise
-    assert stages["supervised"].init_from == ""  # still from scratch
-    assert stages["supervised"].train.steps == 400 + 400 + 50 + 400
+    # Each variant takes the noise of the generation it binds to.
+    assert stages["supervised_student_2_x1"].augment.max_shift == 7
+    assert stages["supervised_student_1_x1"].augment.max_shift == 5
+    assert stages["supervised_student_2_x1"].init_from == ""  # still from scratch
+    assert stages["supervised_student_2_x1"].train.steps == 400 + 400 + 50 + 400
+    assert stages["supervised_student_1_x1"].train.steps == 400 + 400 + 50
     assert stages["student_1_no_pseudo"].data.extra_train == ""

@@ -8,6 +8,7 @@ import pytest
 from ml_collections import ConfigDict
 
 import configs.pseudo_label as pseudo_label_config
+from jaxssl import stage_plan
 from jaxssl import train as train_lib
 from jaxssl.config import resolve_stage
 from tests.test_homology import SMALL
@@ -21,8 +22,14 @@ def test_stages_compare_supervised_with_pretrain_then_finetune():
     assert sup.data.use_labeled_train and sup.data.extra_train == "" and sup.init_from == ""
     # the matched control: every step of pretrain + finetune as its maximum budget
     assert sup.control_of == "finetune" and sup.train.budget_of == "finetune"
-    budgets = train_lib.apply_budgets([sup, pre, fine])
-    assert budgets[0].train.steps == pre.train.steps + fine.train.steps
+    # tuned: one annealed run per fraction of that budget, chosen on validation
+    budgets = {s.stage_name: s.train.steps for s in stage_plan.resolved_stages(config)}
+    lineage = pre.train.steps + fine.train.steps
+    assert {k: v for k, v in budgets.items() if k.startswith("supervised")} == {
+        "supervised_x0.25": lineage // 4,
+        "supervised_x0.5": lineage // 2,
+        "supervised_x1": lineage,
+    }
     assert not pre.data.use_labeled_train and pre.data.extra_train == "toy:homology"
     assert pre.init_from == "" and fine.init_from == "prev" and fine.data.extra_train == ""
     assert "learning_rate" in config.finetune.train  # its own, whatever the shared one says

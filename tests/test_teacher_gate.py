@@ -130,3 +130,27 @@ def test_teacher_stage_reports_a_closed_gate(tmp_path):
     assert used[str(unlabeled)] == 0.0  # nothing carried, nothing labeled: the method is off
     assert used[str(labeled)] == 1.0  # carried labels kept as they are
     assert [s["labels_used"] for s in done["pseudo_labels"]] == [1.0, 0.0]
+
+
+def test_closed_gate_is_loud_in_the_tables():
+    from jaxssl.report import format_seed_table, gate_warnings
+
+    stages = [
+        {"name": "teacher_1", "gate_closed": True, "untrusted_tasks": ["a"]},
+        {"name": "teacher_2", "gate_closed": False, "untrusted_tasks": ["b"]},
+    ]
+    lines = gate_warnings(stages)
+    assert any(line.startswith("WARNING: teacher_1: the teacher gate was closed") for line in lines)
+    assert "note: teacher_2: the teacher gate refused tasks ['b'] (labels kept)" in lines
+    summary = {
+        "seeds": [0, 1],
+        "stages": {
+            "teacher_1": {"gate_closed": [True, False], "steps_run": [None, None]},
+            "student_1": {
+                "steps_run": [10, 10],
+                "test": {"mean": {"auprc": {"mean": 0.5, "sd": 0.0, "values": [0.5, 0.5]}}},
+            },
+        },
+        "comparisons": [],
+    }
+    assert "closed in 1 of 2 seeds" in format_seed_table(summary)

@@ -47,6 +47,18 @@ def seed_dirs(run_dir: Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
+def reported_stage(run_dir: Path, name: str) -> Path:
+    """The directory of stage `name` of a run, or of the stage its report chose for that name
+    (the noisy-student generation kept, a tuned control's budget)."""
+    report = Path(run_dir) / "report.json"
+    if report.is_file():
+        entries = json.loads(report.read_text()).get("stages", [])
+        entry = next((e for e in entries if e.get("name") == name), None)
+        if entry and entry.get("selected"):
+            return Path(run_dir) / entry["selected"]
+    return Path(run_dir) / name
+
+
 def final_stage(run_dir: Path) -> Path:
     """The stage a run ends with: its validation-selected stage, else its last trained method
     stage (controls such as the budget-matched `supervised` are not the run's result)."""
@@ -59,7 +71,10 @@ def final_stage(run_dir: Path) -> Path:
     report = run_dir / "report.json"
     if report.is_file():
         entries = json.loads(report.read_text()).get("stages", [])
-        chosen = [e["selected"] for e in entries if e.get("selected")]
+        # A tuned control's chosen budget (budget_choices) is a control, not the result.
+        chosen = [
+            e["selected"] for e in entries if e.get("selected") and not e.get("budget_choices")
+        ]
         if chosen and is_stage_dir(run_dir / chosen[-1]):
             return run_dir / chosen[-1]
         trained = [
@@ -67,6 +82,7 @@ def final_stage(run_dir: Path) -> Path:
             for e in entries
             if not e.get("skipped")
             and not e.get("control_of")
+            and not e.get("variant_of")
             and e.get("objective") != "selection"
             and is_stage_dir(run_dir / e["name"])
         ]
@@ -101,6 +117,10 @@ def resolve_stage_dirs(path: str | Path, *, stage: str | None = None, seed: int 
     out = []
     for run in runs:
         if stage:
+            stage_path = reported_stage(run, stage)  # `--stage noisy_student` / `supervised`
+            if is_stage_dir(stage_path):
+                out.append(stage_path)
+                continue
             if not is_stage_dir(run / stage):
                 names = [p.name for p in sorted(run.iterdir()) if is_stage_dir(p)]
                 raise ValueError(f"{run}: no trained stage {stage!r} (trained stages: {names})")
