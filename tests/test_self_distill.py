@@ -20,11 +20,17 @@ import pytest
 from flax import nnx
 
 from jaxssl import augment
-from jaxssl.config import base_config
+from jaxssl.config import base_config, resolve_stage, stage_names
 from jaxssl.models import build_model, model_names
 from jaxssl.objectives import dino, get_objective, views
-from jaxssl.objectives.self_distill import SelfDistill, resolve_settings, step_keys
+from jaxssl.objectives.self_distill import (
+    SelfDistill,
+    resolve_settings,
+    standardize_over_batch,
+    step_keys,
+)
 from jaxssl.optim import make_optimizer
+from jaxssl.stage_plan import apply_budgets, apply_control_recipes
 from jaxssl.tokens import A, C, G, N, T, encode, reverse_complement, reverse_complement_one_hot
 from jaxssl.train_state import TrainState, split_model
 
@@ -336,7 +342,8 @@ def test_eval_loss_counts_every_real_row_and_ignores_padding():
     padded = {"tokens": tokens.at[6:].set(N), "mask": jnp.arange(8) < 6}
     part, n6 = eval_loss(state, padded, key)
     assert int(n6) == 6
-    # Row losses do not depend on other rows, so the padded batch scores its 6 real rows.
+    # The projector's batch statistics count real rows only, so the padded batch scores its 6
+    # real rows as if the padding were not there.
     head, _ = eval_loss(state, {"tokens": tokens, "mask": jnp.arange(8) < 6}, key)
     np.testing.assert_allclose(part, head, rtol=1e-5)
 
@@ -377,3 +384,127 @@ def test_every_registered_model_is_a_backbone(name):
     assert all(m.shape == () for m in metrics.values()) and "training_loss" in metrics
     assert loss[0].shape == () and loss[1].shape == ()
     assert jax.tree.structure(exported) == jax.tree.structure(model_params)
+
+
+# ---- the contrastive term learns (issue 21: a uniform teacher, loss ln K) -----------------------
+
+
+def narrow_resnet_objective(steps, **settings):
+    """The quick default's backbone family (dilated_resnet: LayerNorm, max+mean pooling), small."""
+    hparams = {"channels": 16, "num_blocks": 2, "max_dilation": 2}
+    config = base_config("dilated_resnet")
+    config.model.hparams.update(hparams)
+    config.train.steps = steps
+    config.train.warmup_steps = 2
+    config.self_distill = {
+        "num_prototypes": 64,
+        "projector_hidden": 32,
+        "projector_bottleneck": 16,
+        **settings,
+    }
+    model = build_model("dilated_resnet", num_outputs=1, seq_len=64, rngs=nnx.Rngs(0), **hparams)
+    graphdef, params, rest = split_model(model)
+    tx = make_optimizer(config.train)
+    objective = get_objective("self_distill")(config, graphdef, rest, tx)
+    params = objective.init_params(params, jax.random.PRNGKey(1))
+    return objective, TrainState.create(
+        params, tx, jax.random.PRNGKey(0), objective.init_extra(params)
+    )
+
+
+def teacher_entropy_after(steps, **settings):
+    objective, state = narrow_resnet_objective(steps, **settings)
+    step = jax.jit(objective.train_step, donate_argnums=(0,))
+    for i in range(steps):
+        tokens = random_tokens((32, 64), seed=i)
+        batch = {"tokens": tokens, "labels": jnp.zeros((32, 1)), "weights": jnp.ones(32)}
+        state, metrics = step(state, batch)
+    return jax.device_get(metrics)
+
+
+def test_teacher_target_is_not_uniform_and_sharper_than_the_student():
+    """Pooled features of random windows share a large common part; the old head (raw pooled
+    features, independent strands) let centring turn the teacher into ~uniform (entropy near
+    ln K and rising), the defect of issue 21. Standardised inputs keep it far below ln K."""
+    ln_k = np.log(64)
+    fixed = teacher_entropy_after(20)
+    assert fixed["teacher_entropy"] < 0.5 * ln_k, fixed
+    # Sharpening: the teacher's target has lower entropy than the student's prediction.
+    assert fixed["teacher_entropy"] < fixed["student_entropy"], fixed
+    old = teacher_entropy_after(20, standardize_pooled=False, views_share_strand=False)
+    assert old["teacher_entropy"] > 0.75 * ln_k, old
+
+
+def test_standardize_over_batch_uses_real_rows_only():
+    x = jnp.asarray(np.random.default_rng(0).normal(5.0, 2.0, (6, 3)), jnp.float32)
+    out = np.asarray(standardize_over_batch(x))
+    np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out.std(0), 1.0, rtol=1e-3)
+    real = jnp.arange(6) < 4
+    padded = np.asarray(standardize_over_batch(x.at[4:].set(1e3), real))
+    np.testing.assert_allclose(padded[:4], np.asarray(standardize_over_batch(x[:4])), rtol=1e-4)
+
+
+def test_train_step_centre_moves_with_its_momentum():
+    objective, state = tiny_objective(center_momentum=0.75)
+    state = state.replace(extra={**state.extra, "center": jnp.full((16,), 0.5)})
+    batch = {"tokens": random_tokens((8, 32)), "labels": jnp.zeros((8, 1)), "weights": jnp.ones(8)}
+    view_key, _ = step_keys(state.rng, state.step)
+    _, teacher_BL = objective.make_views(view_key, batch["tokens"])
+    teacher_logits = objective.teacher_logits(state.extra["teacher"], teacher_BL)
+    new_state, _ = jax.jit(objective.train_step)(state, batch)
+    expected = 0.75 * 0.5 + 0.25 * np.asarray(teacher_logits).mean(0)
+    np.testing.assert_allclose(new_state.extra["center"], expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(expected, 0.5)
+
+
+def test_views_share_the_strand_unless_told_otherwise():
+    tokens = random_tokens((64, 40), seed=3)
+    plain = {
+        "mask_rate": 0.01,
+        "student_substitution_rate": 0.0,
+        "teacher_max_shift": 0,
+        "teacher_indel_rate": 0.0,
+    }
+    shared = views_only_objective(**plain)
+    student, teacher_BL = shared.make_views(jax.random.PRNGKey(4), tokens)
+    assert np.array_equal(student.targets_BL, teacher_BL)  # same strand, nothing else differs
+    assert not np.array_equal(student.targets_BL, tokens)  # and some rows were flipped
+    own = views_only_objective(**plain, views_share_strand=False)
+    student, teacher_BL = own.make_views(jax.random.PRNGKey(4), tokens)
+    same_B = np.all(np.asarray(student.targets_BL) == np.asarray(teacher_BL), axis=1)
+    assert same_B.any() and not same_B.all()
+
+
+# ---- the quick default compares equal schedules (issue 21) ----------------------------------
+
+
+def test_quick_default_finetune_and_scratch_share_their_schedule():
+    import configs.self_distill as quick
+
+    config = quick.get_config()
+    stages = apply_budgets(
+        apply_control_recipes([resolve_stage(config, n) for n in stage_names(config)])
+    )
+    by_name = {s.stage_name: s for s in stages}
+    finetune, scratch = by_name["finetune"].train, by_name["scratch"].train
+    for key in (
+        "learning_rate",
+        "warmup_steps",
+        "schedule",
+        "final_lr_fraction",
+        "patience",
+        "min_steps",
+        "eval_every",
+        "batch_size",
+        "weight_decay",
+    ):
+        assert finetune[key] == scratch[key], key
+    assert by_name["scratch"].model.to_dict() == by_name["finetune"].model.to_dict()
+    assert not by_name["scratch"].init_from
+    # The control's maximum is the method's lineage (pretrain + finetune), twice the
+    # fine-tune's, so its 1/2-budget candidate is the fine-tune's schedule step for step.
+    assert scratch.steps == by_name["pretrain"].train.steps + finetune.steps == 2 * finetune.steps
+    # Every start sits at the base rate for ~200 steps at peak learning rate after the warm-up:
+    # the fine-tune must outlast that plateau.
+    assert finetune.steps >= finetune.warmup_steps + 200

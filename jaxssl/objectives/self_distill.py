@@ -2,8 +2,9 @@
 
 A student reads a masked, noised, possibly reverse-complemented view and predicts the masked
 nucleotides; an EMA teacher (no gradient) reads another view of the same windows (shift,
-small indels, its own strand); a DINO-style loss ties the student's pooled output to the
-teacher's centred, sharpened one through a projection head. Labels and weights of the batch
+small indels, on the student's strand); a DINO-style loss ties the student's pooled output,
+standardised over the batch, to the teacher's centred, sharpened one through a projection
+head. Labels and weights of the batch
 are ignored, so any shard set (genome windows, or labeled sets with their labels unused) is
 pre-training data. Every mask and augmentation is drawn inside the compiled step from
 ``fold_in(state.rng, state.step)``: fresh each step, identical after a resume.
@@ -44,12 +45,19 @@ def default_settings() -> ConfigDict:
     s.teacher_max_shift = 10
     s.teacher_indel_rate = 0.5  # share of windows with one insertion or deletion
     s.teacher_max_indel = 3
-    s.teacher_reverse_complement = True
+    s.teacher_reverse_complement = True  # its own strand; used when views_share_strand=False
+    # Both views on one strand (the pair flipped together, when student_reverse_complement):
+    # from independent strands a pooled summary must first become strand-invariant before a
+    # window's two views can agree, and the contrastive term taught nothing in 200 steps.
+    s.views_share_strand = True
     # Teacher and contrastive loss.
     s.teacher_momentum = 0.996  # EMA momentum at step 0, cosine to 1 at the last step
     s.center_momentum = 0.9
     s.student_temperature = 0.1
     s.teacher_temperature = 0.04
+    # Standardise the pooled features over the batch before the projector (DINO's BatchNorm
+    # head, use_bn_in_head, reduced to its input): see ``standardize_over_batch``.
+    s.standardize_pooled = True
     s.projector_hidden = 256
     s.projector_bottleneck = 64
     s.num_prototypes = 512
@@ -92,6 +100,27 @@ def resolve_settings(config: ConfigDict) -> ConfigDict:
             f"{where}.finetune_from={settings.finetune_from!r}; expected one of {FINETUNE_FROM}"
         )
     return settings
+
+
+def standardize_over_batch(
+    x_BD: jax.Array, real_B: jax.Array | None = None, eps: float = 1e-5
+) -> jax.Array:
+    """Each feature minus its batch mean, over its batch standard deviation (real rows only).
+
+    Pooled features of genome windows share a large common part (max and mean over ~200
+    positions of similar sequence): at initialisation its norm is ~6x the spread between
+    windows. Through the projector every window then lands near one point, centring removes
+    that point, and the teacher's target is ~uniform (loss ln K) before the student has
+    anything to match. Standardising keeps only what tells windows apart. Statistics are of
+    the global batch (a mean over the sharded axis under jit) and carry a gradient, as in
+    BatchNorm.
+    """
+    x_BD = x_BD.astype(jnp.float32)
+    w_B1 = jnp.ones((x_BD.shape[0], 1)) if real_B is None else real_B[:, None].astype(jnp.float32)
+    n = jnp.maximum(jnp.sum(w_B1), 1.0)
+    mean_D = jnp.sum(w_B1 * x_BD, axis=0) / n
+    var_D = jnp.sum(w_B1 * jnp.square(x_BD - mean_D[None, :]), axis=0) / n
+    return (x_BD - mean_D[None, :]) * jax.lax.rsqrt(var_D + eps)[None, :]
 
 
 def step_keys(rng: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -192,7 +221,10 @@ class SelfDistill:
     ) -> tuple[views.StudentView, jax.Array]:
         """(student view, teacher view tokens) of the batch, drawn from ``key``."""
         s = self.s
-        student_key, teacher_key = jax.random.split(key)
+        student_key, teacher_key, strand_key = jax.random.split(key, 3)
+        flip_B = None
+        if s.views_share_strand and s.student_reverse_complement:
+            flip_B = views.strand_flips(strand_key, tokens_BL.shape[0])
         student = views.student_view(
             student_key,
             tokens_BL,
@@ -201,6 +233,7 @@ class SelfDistill:
             random_fraction=float(s.random_token_fraction),
             substitution_rate=float(s.student_substitution_rate),
             reverse_complement=bool(s.student_reverse_complement),
+            flip_B=flip_B,
         )
         teacher_BL = views.teacher_view(
             teacher_key,
@@ -208,16 +241,24 @@ class SelfDistill:
             max_shift=int(s.teacher_max_shift),
             indel_rate=float(s.teacher_indel_rate),
             max_indel=int(s.teacher_max_indel),
-            reverse_complement=bool(s.teacher_reverse_complement),
+            reverse_complement=bool(s.teacher_reverse_complement) and not s.views_share_strand,
+            flip_B=flip_B,
         )
         return student, teacher_BL
 
-    def teacher_logits(self, teacher: dict[str, Any], tokens_BL: jax.Array) -> jax.Array:
+    def projector_input(self, pooled_BD: jax.Array, real_B: jax.Array | None) -> jax.Array:
+        if self.s.standardize_pooled:
+            return standardize_over_batch(pooled_BD, real_B)
+        return pooled_BD
+
+    def teacher_logits(
+        self, teacher: dict[str, Any], tokens_BL: jax.Array, real_B: jax.Array | None = None
+    ) -> jax.Array:
         """Projection logits [B, K] of the EMA teacher (dropout off, no gradient)."""
         model = merge_model(self.graphdef, teacher["model"], self.rest)
         _, pooled_BD = model.features(tokens_BL, deterministic=True)
         _, projector = self._heads(teacher)
-        return jax.lax.stop_gradient(projector(pooled_BD))
+        return jax.lax.stop_gradient(projector(self.projector_input(pooled_BD, real_B)))
 
     def losses(
         self,
@@ -228,6 +269,7 @@ class SelfDistill:
         *,
         deterministic: bool,
         dropout_key: jax.Array | None,
+        real_B: jax.Array | None = None,
     ) -> dict[str, jax.Array]:
         """The student's losses against fixed teacher outputs (per row and batch means)."""
         model = merge_model(self.graphdef, params["model"], self.rest)
@@ -240,8 +282,9 @@ class SelfDistill:
         mlm_loss, n_masked, mlm_sum_B = views.masked_nucleotide_loss(
             logits_BL4, student.targets_BL, student.masked_BL
         )
+        student_logits_BK = projector(self.projector_input(pooled_BD, real_B))
         contrastive_B = dino.distillation_cross_entropy(
-            projector(pooled_BD),
+            student_logits_BK,
             teacher_logits_BK,
             center_K,
             student_temperature=float(self.s.student_temperature),
@@ -256,6 +299,12 @@ class SelfDistill:
             "contrastive_loss": jnp.mean(contrastive_B),
             "mlm_accuracy": jnp.sum(correct_BL & student.masked_BL) / jnp.maximum(n_masked, 1),
             "masked_fraction": n_masked / student.masked_BL.size,
+            # Beside teacher_entropy: a sharpened teacher sits below the student it teaches.
+            "student_entropy": dino.entropy(
+                student_logits_BK,
+                jnp.zeros(student_logits_BK.shape[-1:]),
+                float(self.s.student_temperature),
+            ),
             # Validation uses per-row losses: each row's mean over its own masked bases.
             "loss_B": w_mlm * mlm_sum_B / jnp.maximum(n_masked_B, 1) + w_con * contrastive_B,
             # BatchNorm statistics after this forward pass (updated by the student's batch
@@ -305,6 +354,7 @@ class SelfDistill:
             "contrastive_loss": out["contrastive_loss"],
             "mlm_accuracy": out["mlm_accuracy"],
             "masked_fraction": out["masked_fraction"],
+            "student_entropy": out["student_entropy"],
             "teacher_entropy": dino.entropy(
                 teacher_logits_BK, center_K, float(self.s.teacher_temperature)
             ),
@@ -324,7 +374,8 @@ class SelfDistill:
         evaluation, making scores comparable across steps).
         """
         student, teacher_BL = self.make_views(key, batch["tokens"])
-        teacher_logits_BK = self.teacher_logits(state.extra["teacher"], teacher_BL)
+        real_B = batch["mask"] if "mask" in batch else jnp.ones(batch["tokens"].shape[:1], bool)
+        teacher_logits_BK = self.teacher_logits(state.extra["teacher"], teacher_BL, real_B)
         out = self.losses(
             state.params,
             student,
@@ -332,6 +383,6 @@ class SelfDistill:
             state.extra["center"],
             deterministic=True,
             dropout_key=None,
+            real_B=real_B,
         )
-        real_B = batch["mask"] if "mask" in batch else jnp.ones(out["loss_B"].shape, bool)
         return jnp.sum(jnp.where(real_B, out["loss_B"], 0.0)), jnp.sum(real_B)

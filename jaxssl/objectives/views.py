@@ -106,6 +106,11 @@ def random_indels(
     return jnp.where(inserted_BL, random_BL, out_BL)
 
 
+def strand_flips(key: jax.Array, batch: int) -> jax.Array:
+    """bool[B]: which windows a view reads on the reverse strand (each with probability 1/2)."""
+    return jax.random.bernoulli(key, 0.5, (batch,))
+
+
 def student_view(
     key: jax.Array,
     tokens_BL: jax.Array,
@@ -115,11 +120,17 @@ def student_view(
     random_fraction: float,
     substitution_rate: float,
     reverse_complement: bool,
+    flip_B: jax.Array | None = None,
 ) -> StudentView:
-    """Strand flip (targets flipped with it) -> base substitutions -> masking."""
+    """Strand flip (targets flipped with it) -> base substitutions -> masking.
+
+    ``flip_B`` (bool[B]) gives the strand flags instead of drawing them, so that another view
+    can share them.
+    """
     rc_key, noise_key, mask_key = jax.random.split(key, 3)
-    if reverse_complement:
-        flip_B = jax.random.bernoulli(rc_key, 0.5, (tokens_BL.shape[0],))
+    if reverse_complement or flip_B is not None:
+        if flip_B is None:
+            flip_B = strand_flips(rc_key, tokens_BL.shape[0])
         tokens_BL = augment.reverse_complement_where(flip_B, tokens_BL)
     noisy_BL = tokens_BL
     if substitution_rate > 0:
@@ -142,11 +153,14 @@ def teacher_view(
     indel_rate: float,
     max_indel: int,
     reverse_complement: bool,
+    flip_B: jax.Array | None = None,
 ) -> jax.Array:
-    """Another view of the same windows: its own strand, a shift, and small indels."""
+    """Another view of the same windows: a strand (its own, or ``flip_B``), a shift, indels."""
     rc_key, shift_key, indel_key = jax.random.split(key, 3)
-    if reverse_complement:
-        tokens_BL = augment.random_reverse_complement(rc_key, tokens_BL)
+    if reverse_complement or flip_B is not None:
+        if flip_B is None:
+            flip_B = strand_flips(rc_key, tokens_BL.shape[0])
+        tokens_BL = augment.reverse_complement_where(flip_B, tokens_BL)
     if max_shift > 0:
         tokens_BL = augment.random_shift(shift_key, tokens_BL, max_shift)
     return random_indels(indel_key, tokens_BL, rate=indel_rate, max_length=max_indel)
