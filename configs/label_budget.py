@@ -144,7 +144,8 @@ def get_config(arg: str | None = None) -> ConfigDict:
     config.supervised_evoaug = ConfigDict(
         {"augment": evoaug_settings(), "train": {"budget_of": final}}
     )
+    # The control binds to the generation kept on validation, so it runs after the students.
     config.stages = ",".join(
-        ["supervised", "supervised_evoaug", *stages, "sd_pretrain", "sd_finetune"]
+        [*stages, "supervised", "supervised_evoaug", "sd_pretrain", "sd_finetune"]
     )
     return with_stage_slots(config)

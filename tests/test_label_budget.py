@@ -215,6 +215,10 @@ def test_label_budget_preset_parses():
     assert config.supervised.train.budget_of == "noisy_student"
     assert config.supervised.train.budget_fractions == "0.25,0.5,1"
     assert config.pretrain.data.extra_train == "toy:homology"
+    from jaxssl.stage_plan import resolved_stages
+
+    planned = [s.stage_name for s in resolved_stages(config)]
+    assert planned.index("supervised_student_1_x0.25") > planned.index("student_1")
     oracle = get_config("25,carried=oracle")
     assert oracle.pretrain.data.extra_train == "toy:homology_oracle"
     assert oracle.pseudo.sources == "toy:homology_oracle,toy:unlabeled"
