@@ -19,6 +19,7 @@ def get_config(model: str | None = None):
     config.train.eval_every = 250
     config.pretrain.train.steps = 3000
     config.pretrain.train.warmup_steps = 200
+    config.pretrain.train.learning_rate = 5e-4  # its own (the quick default's is 1e-3)
     config.finetune.train.steps = 2000
     config.finetune.train.warmup_steps = 100
     config.self_distill.finetune_from = "teacher"  # the method's choice, once the EMA has moved
