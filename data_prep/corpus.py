@@ -65,9 +65,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_sources(specs: list[str]) -> None:
+    """Refuses a --from split whose role is held out (valid/test, whatever its name): a corpus
+    pre-trains models, and a test split in it is a test split trained on."""
+    from jaxssl.data.manifest import check_source_split
+    from jaxssl.prep.corpus import parse_spec
+
+    for spec in (s.strip() for entry in specs for s in str(entry).split(",") if s.strip()):
+        kind, path, splits = parse_spec(spec, "--from")
+        for split in (splits or ["train"]) if kind == "set" else []:
+            check_source_split(path, split, f"--from {spec}", "enter a pre-training corpus")
+
+
 def run(args: argparse.Namespace) -> int:
     from jaxssl.prep.corpus import build_corpus
 
+    check_sources(args.sources)
     m = build_corpus(
         args.out_dir,
         seq_len=args.seq_len,

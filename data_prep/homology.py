@@ -82,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jaxssl.data.manifest import check_source_split
     from jaxssl.homology.carry import CarryOptions, Target, carry_labels, carry_summary
 
     chains = args.chains or [None] * len(args.targets)
@@ -93,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     names = args.target_names.split(",") if args.target_names else [None] * len(args.targets)
     if len(names) != len(args.targets):
         raise ValueError(f"--target-names has {len(names)} names for {len(args.targets)} targets")
+    # Carried windows train models: a held-out split (by role) may not be carried.
+    check_source_split(args.labeled, args.split, f"--split {args.split}", "be carried to train")
     for path in [*args.targets, *(c for c in chains if c is not None)]:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")

@@ -94,8 +94,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jaxssl.data.manifest import HELD_OUT_ROLES, role_from_name
     from jaxssl.prep.windows import build_windows
 
+    if (role := role_from_name(args.split)) in HELD_OUT_ROLES:
+        raise ValueError(
+            f"--split {args.split}: the name gives the split role {role!r} (held out), but "
+            "unlabeled windows are a training pool; name it e.g. train (the default)"
+        )
     m = build_windows(
         args.out_dir,
         fasta=args.fasta,

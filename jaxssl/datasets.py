@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 from ml_collections import ConfigDict
 
-from jaxssl.data.manifest import MANIFEST_NAME, Manifest, load_manifest
+from jaxssl.data.manifest import (
+    HELD_OUT_ROLES,
+    MANIFEST_NAME,
+    Manifest,
+    check_eval_split,
+    check_source_split,
+    load_manifest,
+)
 from jaxssl.data.pipeline import Source, load_split
 from jaxssl.data.writer import ShardSetWriter, sequence_keys
 from jaxssl.errors import ConfigError
@@ -146,6 +153,9 @@ def _label_seed(data: ConfigDict) -> int:
     return seed
 
 
+HELD_OUT_USE = "train a model or feed a teacher"
+
+
 def held_out_splits(data: ConfigDict) -> set[str]:
     """Splits that must never train a model or a teacher's student."""
     return {"valid", "test", str(data.valid_split), str(data.test_split)}
@@ -195,6 +205,8 @@ def parse_sources(
             )
         if not (Path(path) / "manifest.json").is_file():
             raise ConfigError(f"{key}: {path!r} is not a shard set (no manifest.json)")
+        # The split's role decides, whatever its name (`test_clean` is as held out as `test`).
+        check_source_split(path, split or "train", f"{key}={item!r}", HELD_OUT_USE)
         found = [Source(path=Path(path), split=split or "train", proportion=weight)]
         sources += _under_budget(found, data, key) if data is not None else found
     return sources
@@ -224,12 +236,7 @@ def resolve_stage_data(
     """
     path = labeled_path(stage.data)
     manifest = load_manifest(path)
-    for key in ("valid_split", "test_split"):
-        split = stage.data[key]
-        if split not in manifest.splits:
-            raise ConfigError(
-                f"config.data.{key}={split!r}: {path} has splits {sorted(manifest.splits)}"
-            )
+    check_split_roles(stage, path, manifest, overridden)
     budget = label_budget(stage.data)
     if budget is not None:
         if stage.get("loss", "binary") != "binary":
@@ -276,6 +283,27 @@ def resolve_stage_data(
         test_split=stage.data.test_split,
         label_budget=(manifest.metadata or {}).get("label_budget") if budget else None,
     )
+
+
+def check_split_roles(
+    stage: ConfigDict, path: Path, manifest: Manifest, overridden: frozenset[str] = frozenset()
+) -> None:
+    """data.valid_split selects (role valid), data.test_split tests (role test), never the same
+    split, and data.train_split (when read) is no held-out split; errors name the stage's key."""
+
+    def key(name: str) -> str:
+        return stage_key(stage, f"data.{name}", f"data.{name}" in overridden)
+
+    data = stage.data  # one split has one role, so the two can never be the same split
+    check_eval_split(path, manifest, str(data.valid_split), "valid", key("valid_split"))
+    check_eval_split(path, manifest, str(data.test_split), "test", key("test_split"))
+    if data.use_labeled_train and str(data.train_split) in manifest.splits:
+        role = manifest.role(str(data.train_split))
+        if role in HELD_OUT_ROLES:
+            raise ConfigError(
+                f"{key('train_split')}={data.train_split!r}: split {data.train_split!r} of "
+                f"{path} has role {role!r}; a model trains on a train split only"
+            )
 
 
 # ---- label budget --------------------------------------------------------------------------
@@ -601,8 +629,9 @@ def labeled_pool_set(labeled: Path, budget: LabelBudget, splits: tuple[str, str,
     labeled = Path(labeled).resolve()
     train_split, valid_split, test_split = splits
     manifest = load_manifest(labeled)
-    held_out = [s for s in dict.fromkeys((valid_split, test_split, "valid", "test"))
-                if s in manifest.splits and s != train_split]  # fmt: skip
+    held_out = [s for s in manifest.splits  # by role: a `test_clean` split is held out too
+                if s != train_split and (manifest.role(s) in HELD_OUT_ROLES
+                                         or s in (valid_split, test_split))]  # fmt: skip
     fingerprint = _fingerprint(labeled)
     out = _budget_dir(
         f"{labeled.name}-pool-p{budget.max_positives}-s{budget.seed}",

@@ -13,9 +13,16 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jaxssl.errors import ConfigError
+
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 FORMAT = "jaxssl-block-v1"  # see jaxssl.data.records
+
+# What a split is for. The doors (training sources, teachers, pools, corpora, model selection)
+# check the role, never the name: a `test_clean` split is as held out as `test`.
+ROLES = ("train", "valid", "test", "unlabeled")
+HELD_OUT_ROLES = frozenset({"valid", "test"})
 
 
 @dataclass
@@ -49,8 +56,37 @@ class Manifest:
             )
         return self.splits[name]
 
+    def role(self, name: str) -> str:
+        """The split's role: recorded in the manifest, else inferred (`role_from_name`)."""
+        recorded = (self.splits.get(name) or {}).get("role")
+        if recorded in ROLES:
+            return str(recorded)
+        role = role_from_name(name)
+        unlabeled = not self.task_names or (self.metadata or {}).get("unlabeled")
+        return "unlabeled" if role == "train" and unlabeled else role
+
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
+        """The manifest with every split's role written out (new manifests always carry it)."""
+        raw = dataclasses.asdict(self)
+        raw["splits"] = {
+            name: {**entry, "role": self.role(name)} for name, entry in raw["splits"].items()
+        }
+        return json.dumps(raw, indent=2, sort_keys=False) + "\n"
+
+
+def role_from_name(name: str) -> str:
+    """The role of a split of a manifest that records none (made before roles existed).
+
+    test* (and any name holding "test" or "held") -> test; valid*, val, dev (and any name
+    holding "valid") -> valid; everything else -> train. Held-out names win over train, so an
+    unusual held-out name is refused as a source rather than trained on.
+    """
+    lower = name.lower()
+    if "test" in lower or "held" in lower:
+        return "test"
+    if "valid" in lower or lower in ("val", "dev") or lower.startswith(("val_", "dev_", "dev-")):
+        return "valid"
+    return "train"
 
 
 def file_checksum(path: str | Path) -> dict:
@@ -95,3 +131,43 @@ def load_manifest(shard_dir: str | Path) -> Manifest:
     if manifest.format != FORMAT:
         raise ValueError(f"{path}: record format {manifest.format!r}, expected {FORMAT!r}")
     return manifest
+
+
+def check_source_split(
+    shard_dir: str | Path, split: str, flag: str, use: str = "train a model"
+) -> Manifest:
+    """The manifest of a set whose `split` is read as a source (training, teacher, pool,
+    corpus); refuses, naming `flag`, the set and the split, a split that is missing or held out.
+    """
+    manifest = load_manifest(shard_dir)
+    if split not in manifest.splits:
+        raise ConfigError(
+            f"{flag}: {shard_dir} has no split {split!r} (it has {sorted(manifest.splits)}); "
+            f"name one of its train splits as {shard_dir}:SPLIT"
+        )
+    role = manifest.role(split)
+    if role in HELD_OUT_ROLES:
+        raise ConfigError(
+            f"{flag}: split {split!r} of {shard_dir} is held out (role {role!r}); held-out "
+            f"splits measure models and may not {use}. Use a train split of the set"
+        )
+    return manifest
+
+
+def check_eval_split(
+    shard_dir: str | Path, manifest: Manifest, split: str, role: str, flag: str
+) -> None:
+    """`flag` names the split that selects (role valid) or tests (role test) a model."""
+    if split not in manifest.splits:
+        raise ConfigError(f"{flag}={split!r}: {shard_dir} has splits {sorted(manifest.splits)}")
+    found = manifest.role(split)
+    if found != role:
+        raise ConfigError(
+            f"{flag}={split!r}: split {split!r} of {shard_dir} has role {found!r}, not {role!r}"
+            f" (its {role} splits: {[s for s in manifest.splits if manifest.role(s) == role]}); "
+            + (
+                "model selection and early stopping read the validation split only"
+                if role == "valid"
+                else "the test split is read once, for the final metrics, and never selects"
+            )
+        )
