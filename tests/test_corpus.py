@@ -1,18 +1,22 @@
-"""`data_prep corpus`: a pre-training corpus with no held-out sequence (exact, both strands)."""
+"""`data_prep corpus`: a pre-training corpus sharing no K bases with a held-out sequence (exact,
+both strands; jaxssl.data.overlap), checked against benchmarks/corpus_check.py's brute force."""
 
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 
 import numpy as np
 
 from data_prep.__main__ import main
 from jaxssl.data.manifest import load_manifest
+from jaxssl.data.overlap import OverlapIndex, shares_held_out
 from jaxssl.data.reader import load_split
 from jaxssl.data.writer import ShardSetWriter
-from jaxssl.prep.corpus import HeldOut, Sequences, window_starts
+from jaxssl.prep.corpus import build_corpus, window_starts
 from jaxssl.tokens import decode, encode
+from tests.conftest import REPO_ROOT
 
 RC = str.maketrans("ACGTN", "TGCAN")
 
@@ -40,7 +44,7 @@ def test_held_out_windows_and_duplicates_are_dropped_exactly(tmp_path, capsys):
     held = write_fasta(tmp_path / "held.fa", {"h": "NN" + h + "N", "long": long})
     r1 = list(rand(rng, 200))
     r1[60:80] = h  # window [50, 100): forward
-    r1[110:130] = mutate(h, 7)  # window [100, 150): one base differs, kept
+    r1[110:130] = mutate(mutate(h, 6), 13)  # window [100, 150): longest shared run 6 < 10, kept
     r1[160:180] = rc(h)  # window [150, 200): reverse strand
     r1 = "".join(r1)
     r6 = rand(rng, 30)
@@ -49,7 +53,7 @@ def test_held_out_windows_and_duplicates_are_dropped_exactly(tmp_path, capsys):
         {
             "r1": r1,
             "r2": long[30:80],  # inside a longer held-out sequence
-            "r3": mutate(long[30:80], 25),  # ... but for one base
+            "r3": mutate(mutate(long[30:80], 24), 25),  # ... but runs of 24 < K = 25: kept
             "r6": r6,  # shorter than W: centred, N-padded
             "r7": "N" * 50,
         },
@@ -79,7 +83,7 @@ def test_held_out_windows_and_duplicates_are_dropped_exactly(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "total" in text and str(src2) in text
     meta = load_manifest(out).metadata
-    assert meta["kind"] == "corpus" and meta["check"] == "exact substring, both strands"
+    assert meta["kind"] == "corpus" and meta["check"].startswith("a common substring of >= K")
     assert meta["sources"] == [
         {"source": str(src), "considered": 8, "dropped_n_frac": 1, "dropped_held_out": 3,
          "dropped_duplicate": 0, "written": 4},
@@ -94,7 +98,7 @@ def test_held_out_windows_and_duplicates_are_dropped_exactly(tmp_path, capsys):
     assert got == {
         ("r1", 0): r1[:50],
         ("r1", 100): r1[100:150],
-        ("r3", 0): mutate(long[30:80], 25),
+        ("r3", 0): mutate(mutate(long[30:80], 24), 25),
         ("r6", 0): "N" * 10 + r6 + "N" * 10,
         ("d4", 0): d4[:50],
         ("d4", 10): d4[10:],
@@ -164,9 +168,11 @@ def test_errors_name_the_flag_and_path(tmp_path, capsys):
         assert err.startswith("data_prep corpus: error:") and all(w in err for w in words), err
     assert main(["corpus", str(tmp_path / "o"), "--seq-len", "0", "--from", str(labeled)]) == 2
     assert "--seq-len" in capsys.readouterr().err
-    # everything held out: nothing left, nothing written
-    argv = ["corpus", str(tmp_path / "o"), "--seq-len", "30", "--from", f"{labeled}:test"]
-    assert main([*argv, "--exclude", str(labeled)]) == 2
+    # everything held out (the train sequence is also the test sequence): nothing written
+    same = rand(rng, 30)
+    both = shard_set(tmp_path / "both", {"train": [same], "test": [same]})
+    argv = ["corpus", str(tmp_path / "o"), "--seq-len", "30", "--from", str(both)]
+    assert main([*argv, "--exclude", str(both)]) == 2
     assert "nothing written" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
@@ -177,19 +183,80 @@ def test_window_starts_tile_and_end_flush():
     assert content.tolist() == [4, 4, 4, 4, 4, 4, 4, 4, 0]
 
 
-def test_held_out_check_matches_brute_force():
-    """Short random strings over ACGT make many containments on both strands."""
+def _corpus_check():
+    spec = importlib.util.spec_from_file_location(
+        "corpus_check", REPO_ROOT / "benchmarks" / "corpus_check.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_overlap_not_containment(tmp_path):
+    """A 101 bp test sequence t: split 41 + 60 over two windows, shifted by one base, with one
+    mismatch, on the other strand; K = floor(101 / 2) = 50 bases, K - 1 kept."""
+    rng = np.random.default_rng(4)
+    t = rand(rng, 101)
+    held = write_fasta(tmp_path / "test.fa", {"t": t})
+    tail = rand(rng, 60)
+    after = lambda i: "ACGT"[("ACGT".index(t[i]) + 1) % 4]  # noqa: E731  # breaks the run
+    records = {
+        "straddle": rand(rng, 60) + t + rand(rng, 41),  # windows hold t[:41] and t[41:]
+        "shift": t[1:] + rand(rng, 1),  # 100 of 101 bases
+        "mismatch": mutate(t, 50),  # all but one base: runs of 50 and 50
+        "reverse": rand(rng, 20) + rc(t[10:70]) + rand(rng, 21),  # 60 bases, other strand
+        "k": t[:50] + after(50) + tail[:50],  # a run of exactly K = 50
+        "k_minus_1": t[:49] + after(49) + tail[:51],  # 49: kept
+        "k_minus_1_rc": rc(t[:49] + after(49)) + tail[:51],  # 49, other strand: kept
+    }
+    src = write_fasta(tmp_path / "src.fa", records)
+    out = tmp_path / "corpus"
+    m = build_corpus(out, seq_len=101, sources=[str(src)], exclude=[str(held)])
+    assert m.metadata["sources"][0]["dropped_held_out"] == 5
+    d = load_split(out, "train")
+    kept = {(c, int(s)) for c, s in zip(d["chrom"], d["start"], strict=True)}
+    assert kept == {("straddle", 0), ("k_minus_1", 0), ("k_minus_1_rc", 0)}
+    assert m.metadata["leakage"]["method"] == "sequence_overlap"
+    # --min-shared 60: the straddle's 60 and the reverse 60 still go, the 50-base runs stay.
+    m = build_corpus(
+        tmp_path / "c60", seq_len=101, sources=[str(src)], exclude=[str(held)], min_shared=60
+    )
+    assert m.metadata["sources"][0]["dropped_held_out"] == 3
+    assert m.metadata["min_shared"] == 60
+
+
+def test_overlap_index_matches_brute_force():
+    """Short random strings over ACGT (with N) share runs often, on both strands; the index and
+    corpus_check's string search agree window by window, for the default K and a fixed one."""
+    brute = _corpus_check()
     rng = np.random.default_rng(3)
-    held = [rand(rng, int(n)) for n in rng.integers(5, 11, 60)]
-    buf = encode("".join(held))
-    lengths = np.array([len(h) for h in held], np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    check = HeldOut([Sequences("h", buf, offsets, lengths)])
-    for m in (5, 7, 9, 12):
-        rows = [rand(rng, m) for _ in range(300)]
-        got = check.contains(np.stack([encode(r) for r in rows]))
-        want = [
-            any((x in c or rc(x) in c) if len(x) <= m else (c in x or c in rc(x)) for x in held)
-            for c in rows
-        ]
-        assert got.tolist() == want and 20 < sum(want) < 280, (m, sum(want))
+    base = rand(rng, 300)
+
+    def piece(n: int) -> str:
+        start = int(rng.integers(0, len(base) - n))
+        s = list(base[start : start + n] if rng.random() < 0.5 else rc(base[start : start + n]))
+        for i in rng.integers(0, n, int(rng.integers(0, 4))):
+            s[i] = "ACGTN"[rng.integers(0, 5)]
+        return "".join(s)
+
+    held = [piece(int(n)) for n in rng.integers(12, 40, 30)]
+    rows = [piece(int(n)) for n in rng.integers(10, 40, 400)]
+    padded = np.stack([encode(r.center(40, "N")) for r in rows])
+    held_rows = [encode(h) for h in held]
+    for min_shared in (None, 9):
+        got = shares_held_out(padded, held_rows, min_shared=min_shared)
+        want = brute.brute_force_hits(rows, held, brute.threshold_rule(min_shared))
+        assert got.tolist() == want and 40 < sum(want) < 360, (min_shared, sum(want))
+    # Longer sequences: 32-mer seeds every few bases (K - 31 apart) must not miss a run.
+    base = rand(rng, 2500)
+    held = [piece(int(n)) for n in rng.integers(70, 120, 20)]
+    rows = [piece(101) for _ in range(150)]
+    for min_shared in (None, 40):
+        got = shares_held_out(
+            np.stack([encode(r) for r in rows]), map(encode, held), min_shared=min_shared
+        )
+        want = brute.brute_force_hits(rows, held, brute.threshold_rule(min_shared))
+        assert got.tolist() == want and 10 < sum(want) < 140, (min_shared, sum(want))
+    index = OverlapIndex(held_rows)
+    assert index.threshold(101, [101, 30, 1]).tolist() == [50, 15, 1]
+    assert not shares_held_out(padded, []).any()

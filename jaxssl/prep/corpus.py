@@ -1,16 +1,12 @@
-"""A pre-training corpus that provably holds no held-out sequence: ``build_corpus``.
+"""A pre-training corpus that shares no stretch of a held-out sequence: ``build_corpus``.
 
 Sources (shard sets, labels dropped, and FASTA files) are tiled into windows of ``seq_len``;
-windows over the N-fraction limit are dropped and counted, and so is every window that touches
-a held-out sequence, by an exact test on both strands:
-
-(a) a held-out sequence no longer than the window's content occurs in it as a substring, on
-    either strand, or
-(b) the window's content occurs inside a longer held-out sequence, on either strand.
-
-Both tests compare ``jaxssl.data.writer.sequence_keys`` (a strand-symmetric 64-bit hash) of
-equal-length strings: equal strings always get equal keys, so no containment can be missed; a
-hash collision (~2**-62 per pair) can only drop a window too many, never keep a leaking one.
+windows over the N-fraction limit are dropped and counted, and so is every window that shares
+at least K bases with a held-out sequence on either strand (``jaxssl.data.overlap``: a common
+substring of >= K called bases; K = ``min_shared``, default half the shorter of the window's
+content and the held-out sequence, so a window holding one, or inside one, always counts).
+A test sequence split over two windows is caught in the window holding most of it, and a
+window that holds 100 of its 101 bases is caught too; the test is exact (no hashing).
 Exact duplicates across all sources (either strand) are dropped too, the first one kept.
 Errors name the `data_prep corpus` flag and path; warnings go to the "jaxssl" logger.
 """
@@ -23,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from jaxssl.data.manifest import MANIFEST_NAME, Manifest, load_manifest
+from jaxssl.data.overlap import OverlapIndex
 from jaxssl.data.writer import ShardSetWriter, check_output_dir, sequence_keys
 from jaxssl.tokens import BYTE_TO_TOKEN, N
 
@@ -34,7 +30,6 @@ log = logging.getLogger("jaxssl")
 # Tokens gathered or hashed at a time (windows of a chunk, substrings of a hash pass): bounds
 # memory to a few hundred MB whatever the genome or the held-out set.
 CHUNK_TOKENS = 1 << 24
-CHECK = "exact substring, both strands"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +134,7 @@ def fasta_sequences(path: Path, name: str, *, strip: bool = False) -> Sequences:
 
 
 # ---------------------------------------------------------------------------------------------
-# The exact held-out test
+# Duplicates
 
 
 def _in_sorted(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -148,92 +143,6 @@ def _in_sorted(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
         return np.zeros(keys.shape, bool)
     idx = np.minimum(np.searchsorted(table, keys), len(table) - 1)
     return table[idx] == keys
-
-
-def substring_keys(tokens_NM: np.ndarray, length: int) -> np.ndarray:
-    """uint64[N, M - length + 1]: ``sequence_keys`` of every substring of each row, by start."""
-    n, m = tokens_NM.shape
-    k = m - length + 1
-    out = np.empty((n, max(k, 0)), np.uint64)
-    if n == 0 or k <= 0:
-        return out
-    view = sliding_window_view(tokens_NM, length, axis=1)  # [N, k, length], no copy
-    rows = max(1, CHUNK_TOKENS // (k * length))
-    for lo in range(0, n, rows):
-        part = view[lo : lo + rows]
-        out[lo : lo + len(part)] = sequence_keys(part.reshape(-1, length)).reshape(-1, k)
-    return out
-
-
-class HeldOut:
-    """Held-out sequences (N padding stripped), grouped by length, for ``contains``."""
-
-    def __init__(self, sequences: Sequence[Sequences]):
-        by_len: dict[int, list[np.ndarray]] = {}
-        for seqs in sequences:
-            for i in range(len(seqs)):
-                if seqs.lengths[i] > 0:
-                    by_len.setdefault(int(seqs.lengths[i]), []).append(seqs.get(i))
-        self.tokens = {ell: np.stack(rows) for ell, rows in sorted(by_len.items())}
-        self.lengths = sorted(self.tokens)
-        self.keys = {ell: np.unique(sequence_keys(t)) for ell, t in self.tokens.items()}
-        self._seeds: dict[int, np.ndarray] = {}
-        self._inside: dict[int, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return sum(len(t) for t in self.tokens.values())
-
-    def seeds(self, s: int) -> np.ndarray:
-        """Keys of the first and last ``s`` bases of every held-out sequence of length >= s.
-
-        A sequence h occurring in a window on the forward strand puts h[:s] there; on the
-        reverse strand, rc(h)[:s] = rc(h[-s:]), whose (strand-symmetric) key is h[-s:]'s."""
-        if s not in self._seeds:
-            parts = [
-                sequence_keys(t[:, edge])
-                for ell, t in self.tokens.items()
-                if ell >= s
-                for edge in (slice(0, s), slice(ell - s, ell))
-            ]
-            self._seeds[s] = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
-        return self._seeds[s]
-
-    def inside(self, m: int) -> np.ndarray:
-        """Sorted keys of every length-``m`` substring of the held-out sequences longer than m."""
-        if m not in self._inside:
-            parts = [np.unique(substring_keys(t, m)) for ell, t in self.tokens.items() if ell > m]
-            self._inside[m] = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
-        return self._inside[m]
-
-    def contains(self, content_NM: np.ndarray) -> np.ndarray:
-        """bool[N]: True where (a) a held-out sequence of length <= M is a substring of the row
-        or (b) the row is a substring of a longer held-out sequence, either strand.
-
-        (a) runs in two passes: every row's substrings of the shortest held-out length s are
-        looked up among the held-out sequences' first/last s bases (a necessary condition);
-        only the rows that pass are tested against every held-out length <= M."""
-        n, m = content_NM.shape
-        hit = np.zeros(n, bool)
-        if n == 0 or m == 0:
-            return hit
-        shorter = [ell for ell in self.lengths if ell <= m]
-        if shorter:
-            s = shorter[0]
-            candidate = _in_sorted(substring_keys(content_NM, s), self.seeds(s)).any(axis=1)
-            rows = np.flatnonzero(candidate)
-            if len(rows):
-                sub = content_NM[rows]
-                found = np.zeros(len(rows), bool)
-                for ell in shorter:
-                    todo = np.flatnonzero(~found)
-                    if len(todo) == 0:
-                        break
-                    keys = substring_keys(sub[todo], ell)
-                    found[todo] = _in_sorted(keys, self.keys[ell]).any(axis=1)
-                hit[rows] = found
-        if self.lengths and self.lengths[-1] > m:
-            hit |= _in_sorted(sequence_keys(content_NM), self.inside(m))
-        return hit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,6 +221,7 @@ def build_corpus(
     exclude: Sequence[str] = (),
     stride: int | None = None,
     max_n_frac: float = 0.1,
+    min_shared: int | None = None,
     overwrite: bool = False,
     command: str = "",
     progress: bool = False,
@@ -323,9 +233,10 @@ def build_corpus(
     ``SET:test``, ``SET:valid+test`` or a FASTA file. Both may hold comma-separated entries.
     Windows of ``seq_len`` every ``stride`` (default ``seq_len``) bases, plus one ending at
     each sequence's end; shorter sequences are one centred, N-padded window. A window is dropped
-    (and counted) when more than ``max_n_frac`` of its content is N, when it touches a held-out
-    sequence (see the module doc: exact, both strands, never missed; a 64-bit hash collision
-    can only drop an extra window), or when it repeats an earlier window (either strand).
+    (and counted) when more than ``max_n_frac`` of its content is N, when it shares at least
+    K bases with a held-out sequence on either strand (``min_shared`` = K, ``--min-shared``;
+    default half the shorter of the two lengths; see ``jaxssl.data.overlap``), or when it
+    repeats an earlier window (either strand).
     """
     from tqdm import tqdm
 
@@ -338,6 +249,8 @@ def build_corpus(
         raise ValueError(f"--stride must be positive, got {S}")
     if not 0.0 <= max_n_frac <= 1.0:
         raise ValueError(f"--max-n-frac must be in [0, 1], got {max_n_frac}")
+    if min_shared is not None and min_shared < 1:
+        raise ValueError(f"--min-shared must be a positive number of bases, got {min_shared}")
     from_specs, held_specs = _spec_parts(sources), _spec_parts(exclude)
     if not from_specs:
         raise ValueError("give at least one --from source")
@@ -362,7 +275,7 @@ def build_corpus(
                 "lengths": sorted(int(x) for x in np.unique(used)),
             }
         )
-    held = HeldOut(held_seqs)
+    held = OverlapIndex((s.get(i) for s in held_seqs for i in range(len(s))), min_shared=min_shared)
     loaded = []
     for spec in from_specs:
         loaded.append((spec, _load(spec, "--from", ["train"])))
@@ -375,7 +288,8 @@ def build_corpus(
         "max_n_frac": max_n_frac,
         "sources": per_source,
         "held_out": held_meta,
-        "check": CHECK,
+        "check": held.rule(),
+        "min_shared": min_shared if min_shared is not None else "half the shorter length",
     }
     seen = Seen()
     chunk = max(1, CHUNK_TOKENS // W)
@@ -413,7 +327,7 @@ def build_corpus(
                     rows = np.flatnonzero(keep & (m_i == m))
                     pad = (W - m) // 2
                     body = tokens[rows, pad : pad + m]
-                    leak = held.contains(body)
+                    leak = held.hits(body)
                     stats["dropped_held_out"] += int(leak.sum())
                     keep[rows[leak]] = False
                     rows = rows[~leak]
@@ -438,8 +352,8 @@ def build_corpus(
         metadata["counts"] = total
         if held_meta:  # read by the trainer's check that every extra source was screened
             metadata["leakage"] = {
-                "method": "exact_sequence",
-                "check": CHECK,
+                "method": "sequence_overlap",
+                "check": held.rule(),
                 "held_out": [h["source"] for h in held_meta],
                 "dropped": total["dropped_held_out"],
             }
