@@ -1,16 +1,18 @@
-"""`corpus`: a pre-training corpus from shard sets and FASTA files that provably holds no
+"""`corpus`: a pre-training corpus from shard sets and FASTA files that shares no stretch of a
 held-out sequence.
 
 Every --from sequence (a shard set's split, labels dropped and N padding stripped, or a FASTA
 record) is tiled into --seq-len windows every --stride bases (default: --seq-len), plus a last
 window ending at the sequence end; a shorter sequence is one centred, N-padded window. Dropped
 and counted per source: windows with more than --max-n-frac N in their content, windows that
-touch a held-out (--exclude) sequence, and exact repeats (either strand) of an earlier window.
+share K bases with a held-out (--exclude) sequence, and exact repeats (either strand) of an
+earlier window.
 
-Held-out test, exact on both strands: a window is dropped when a held-out sequence (N padding
-stripped) no longer than it occurs inside it, or when it occurs inside a longer held-out
-sequence. Keys are strand-symmetric 64-bit hashes of equal-length strings: equal strings always
-match, so no containment is missed; a collision can only drop an extra window.
+Held-out test, exact on both strands: a window is dropped when it and a held-out sequence (N
+padding stripped) have a common substring of at least K called bases, on either strand (N never
+matches). K = --min-shared, by default half the shorter of the two lengths (rounded down), and
+never more than the shorter length: a window holding a held-out sequence, or inside one, is
+always dropped; a 101 bp test sequence split 41 + 60 over two windows drops the window with 60.
 
   # GUE train sequences + a genome's windows, without the GUE set's valid and test sequences
   python -m data_prep corpus corpus/ --seq-len 101 --from shards/gue_tf0,genome.fa.gz \\
@@ -61,6 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.1,
         help="drop windows whose content is more than this fraction N (default 0.1)",
     )
+    p.add_argument(
+        "--min-shared",
+        type=int,
+        metavar="K",
+        help="drop a window sharing a run of >= K bases with a held-out sequence, either strand "
+        "(default: half the shorter of the two lengths, rounded down)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace out_dir on success")
     p.set_defaults(func=run)
 
@@ -88,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         exclude=args.exclude,
         stride=args.stride,
         max_n_frac=args.max_n_frac,
+        min_shared=args.min_shared,
         overwrite=args.overwrite,
         command=args.command_line,
         progress=sys.stderr.isatty(),
