@@ -18,7 +18,14 @@ Each DIR holds ``genome.fa.gz`` (or ``genome.fa``) and ``tss.bed`` (chrom, TSS, 
 3. ``data_prep windows``: unlabeled windows of each target for the teachers, without those
    that map back into the reference's valid/test regions;
 4. ``data_prep homology`` (minimap2): each budget's training windows carried to every target;
-5. ``python -m jaxssl.main --config=configs/cross_genome.py``: per budget, every method and
+5. transductive exposure excluded (unless ``--transductive``): a target window a model trains
+   on must not share K bases (``jaxssl.data.overlap``: a common run of at least half the
+   shorter length, either strand) with that target's own evaluation windows: unlabeled windows
+   are screened against every test window, carried windows against ``test_clean`` (carried
+   labels on the other test windows are the transfer the "all" columns measure). Screened
+   copies go to WORKDIR/screened; the counts are in the table. A target that receives no
+   carried labels at a budget is reported and left out of that budget's carried sources;
+6. ``python -m jaxssl.main --config=configs/cross_genome.py``: per budget, every method and
    control for every seed, early-stopped on the reference's validation region.
 
 Then each model (the stage's checkpoint chosen on validation) scores the reference's test
@@ -69,6 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, help="validation interval (default: the config's)")
     p.add_argument("--batch-size", type=int, help="training batch (default: the config's, 128)")
     p.add_argument("--threads", type=int, default=1, help="minimap2 threads")
+    p.add_argument(
+        "--transductive",
+        action="store_true",
+        help="let target windows that overlap the target's test windows train (default: drop "
+        "them; the table says which)",
+    )
     p.add_argument(
         "--config-override",
         action="append",
@@ -193,6 +206,129 @@ def data_prep(args: argparse.Namespace, log: list[dict]) -> dict:
     return sets
 
 
+def screened_copy(src: Path, out: Path, index, against: str) -> tuple[Path, dict]:
+    """``src`` without its windows that share K bases with ``index``'s sequences, written to
+    ``out`` once (reused while the source and the rule are the same); returns it and counts."""
+    from jaxssl.data.manifest import load_manifest
+    from jaxssl.data.reader import load_split
+    from jaxssl.data.writer import ShardSetWriter
+
+    source = load_manifest(src)
+    fingerprint = {"source": str(src), "created": source.created, "against": against,
+                   "rule": index.rule()}  # fmt: skip
+    if (out / "manifest.json").is_file():
+        done = load_manifest(out).metadata.get("transductive", {})
+        if done.get("fingerprint") == fingerprint:
+            return out, done
+    counts = {"against": against, "rule": index.rule(), "fingerprint": fingerprint}
+    metadata = dict(source.metadata)
+    with ShardSetWriter(
+        out,
+        seq_len=source.seq_len,
+        task_names=source.task_names,
+        command=f"benchmarks/cross_genome.py: {src} minus windows sharing K bases with {against}",
+        sources=[src / "manifest.json"],
+        extra_fields=source.extra_fields,
+        overwrite=True,
+        metadata=metadata,
+    ) as writer:
+        for split in source.splits:
+            cols = load_split(src, split)
+            drop = index.screen(cols["tokens"])
+            counts[split] = {"windows": int(len(drop)), "dropped": int(drop.sum())}
+            keep = np.flatnonzero(~drop)
+            if len(keep):
+                writer.add_batch(
+                    split,
+                    cols["tokens"][keep],
+                    cols["labels"][keep],
+                    cols["weights"][keep],
+                    genome=cols["genome"][keep],
+                    chrom=cols["chrom"][keep],
+                    start=cols["start"][keep],
+                    strand=cols["strand"][keep],
+                    **{f: cols[f][keep] for f in source.extra_fields},
+                )
+        writer.metadata["transductive"] = counts
+    return out, counts
+
+
+def has_train_windows(path: Path) -> bool:
+    manifest = load_json(path / "manifest.json")
+    return manifest["splits"].get("train", {}).get("count", 0) > 0
+
+
+def exclude_transductive(args: argparse.Namespace, sets: dict) -> dict:
+    """Step 5 of the module doc: screened unlabeled and carried sets replace the raw ones in
+    ``sets`` (unless --transductive), and targets without carried labels leave a budget's
+    carried sources. Returns what was dropped and skipped, for the table."""
+    from jaxssl.data.overlap import OverlapIndex
+    from jaxssl.data.reader import load_split
+
+    exposure: dict = {"transductive": bool(args.transductive), "dropped": {}, "skipped": {}}
+    for name, eval_set in {} if args.transductive else sets["targets"].items():
+        test = load_split(eval_set, "test")
+        every = OverlapIndex.from_rows(test["tokens"])
+        clean = OverlapIndex.from_rows(test["tokens"][test["clean"] > 0.5])
+        exposure["rule"] = every.rule()
+        screened = args.workdir / "screened"
+        path, c = screened_copy(
+            sets["unlabeled"][name], screened / "unlabeled" / name, every, f"{eval_set}:test"
+        )
+        sets["unlabeled"][name] = path
+        exposure["dropped"][f"{name} unlabeled"] = c.get("train", {"windows": 0, "dropped": 0})
+        for budget in args.budget_list:
+            raw = sets["pseudo"][budget][name]
+            if not has_train_windows(raw):
+                continue
+            path, c = screened_copy(
+                raw, screened / f"b{budget}" / name, clean, f"{eval_set}:test (clean rows)"
+            )
+            sets["pseudo"][budget][name] = path
+            exposure["dropped"][f"{name} carried, budget {budget}"] = c["train"]
+    for name, path in list(sets["unlabeled"].items()):
+        if not has_train_windows(path):
+            del sets["unlabeled"][name]
+            print(f"{name}: no unlabeled window left ({path}): not a teacher source", flush=True)
+    for budget in args.budget_list:
+        for name, path in list(sets["pseudo"][budget].items()):
+            if not has_train_windows(path):
+                del sets["pseudo"][budget][name]
+                exposure["skipped"].setdefault(budget, []).append(name)
+                print(
+                    f"budget {budget}: {name} received no carried labels ({path} has no "
+                    "training windows): left out of the carried sources",
+                    flush=True,
+                )
+    return exposure
+
+
+def exposure_lines(exposure: dict) -> list[str]:
+    """The table's statement of what the students may have seen of the targets' test windows."""
+    if exposure["transductive"]:
+        lines = [
+            "Transductive exposure ALLOWED (--transductive): target windows the models train on "
+            "(unlabeled, teacher-labeled, carried) may overlap that target's test windows."
+        ]
+    else:
+        lines = [
+            "Transductive exposure excluded: no target window a model trains on shares K bases "
+            f"with that target's test windows ({exposure.get('rule', '')}); unlabeled windows "
+            "are screened against every test window, carried windows against test_clean. "
+            "Dropped: "
+            + "; ".join(
+                f"{k} {v['dropped']} of {v['windows']}" for k, v in exposure["dropped"].items()
+            )
+            + "."
+        ]
+    for budget, names in exposure["skipped"].items():
+        lines.append(
+            f"Budget {budget}: no carried labels reached {', '.join(names)} (reported, left out "
+            "of the carried sources; still evaluated)."
+        )
+    return lines
+
+
 def train(args: argparse.Namespace, sets: dict, budget: str, log: list[dict]) -> Path:
     out = args.workdir / "runs" / f"b{budget}"
     pseudo = [str(p) for p in sets["pseudo"][budget].values()]
@@ -303,6 +439,8 @@ def carried_measurements(sets: dict, targets: list[Path], budget: str, seq_len: 
     source = load_split(sets["reference"][budget], "train")
     out = {}
     for src in targets:
+        if src.name not in sets["pseudo"][budget]:
+            continue  # no carried labels (exclude_transductive reported it)
         path = sets["pseudo"][budget][src.name]
         carried = load_split(path, "train")
         idx = carried["source_index"].astype(np.int64)
@@ -343,20 +481,21 @@ def _mean_sd(values: list[float]) -> str:
     return f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
 
 
-def report(args: argparse.Namespace, sets: dict, results: dict, extra: dict) -> str:
+def report(args: argparse.Namespace, sets: dict, results: dict, extra: dict, exposure: dict) -> str:
     targets = list(sets["targets"])
     columns = ["reference_test"] + [f"{t}:{k}" for t in targets for k in ("all", "clean")]
     head = [f"{args.reference.name} held-out"] + [
         f"{t} {k}" for t in targets for k in ("all", "clean")
     ]
-    lines = []
+    lines = ["", *exposure_lines(exposure)]
     for budget, per_method in results.items():
         ref = load_json(sets["reference"][budget] / "manifest.json")
         n_pos = ref["splits"]["train"]["positives"][0]
         lines += [
             "",
             f"Budget {budget} ({n_pos} training positives, {ref['splits']['train']['count']} "
-            f"training windows); test AUPRC, mean ± sd over seeds {args.seed_list}:",
+            f"training windows); test AUPRC, mean ± sd over seeds {args.seed_list}; "
+            f"transductive exposure {'ALLOWED' if args.transductive else 'excluded'}:",
             "",
             "| method | " + " | ".join(head) + " |",
             "|---" * (len(head) + 1) + "|",
@@ -447,13 +586,20 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     log: list[dict] = []
     sets = data_prep(args, log)
+    exposure = exclude_transductive(args, sets)
     t_data = time.perf_counter() - t_start
+    no_carried = [b for b in args.budget_list if not sets["pseudo"][b]]
+    if no_carried:
+        raise SystemExit(
+            f"budget(s) {', '.join(no_carried)}: no target received carried labels, so there is "
+            "nothing to pre-train on; add a closer target genome"
+        )
     runs = {b: train(args, sets, b, log) for b in args.budget_list}
     t_train = time.perf_counter() - t_start - t_data
     results = evaluate(args, sets, runs, log)
     extra = {b: carried_measurements(sets, args.targets, b, args.seq_len) for b in args.budget_list}
     wall = time.perf_counter() - t_start
-    text = report(args, sets, results, extra)
+    text = report(args, sets, results, extra, exposure)
     text += (
         f"\n\nWall time {wall / 60:.1f} min (data {t_data:.0f} s, training {t_train:.0f} s, "
         f"evaluation {wall - t_data - t_train:.0f} s)."
@@ -463,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         "args": {k: str(v) for k, v in vars(args).items()},
         "results": results,
         "carried": extra,
+        "exposure": exposure,
         "log": log,
         "wall_seconds": round(wall, 1),
     }
