@@ -72,6 +72,7 @@ from jaxssl.stage_plan import (  # noqa: F401  (apply_budgets: part of this modu
     apply_budgets,
     check_stored_configs,
     not_better_reason,
+    one_class_tasks,
     plan_stages,
     select_stage,
     select_tuned_control,
@@ -84,7 +85,7 @@ from jaxssl.stored_config import (
     write_record,
 )
 from jaxssl.train_state import TrainState, split_model, statistic_paths
-from jaxssl.workdir_lock import WorkdirLock
+from jaxssl.workdir_lock import WorkdirLock, check_workdir, mark_run
 
 log = logging.getLogger("jaxssl")
 
@@ -111,8 +112,11 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path) -> dict:
         if seeds is None
         else [(_with_seed(config, seed), workdir / f"seed_{seed}") for seed in seeds]
     )
+    check_workdir(workdir, seeds)  # empty or a jaxssl run with these seeds, never a user's files
     plans = [plan_stages(c, w) for c, w in runs]  # fails here, before any training
     with WorkdirLock(workdir, enabled=is_main_process()):
+        if is_main_process():
+            mark_run(workdir, seeds)
         for plan in plans:
             check_stored_configs(plan, rerun)
         results = [_run_planned(plan, quiet=seeds is not None) for plan in plans]
@@ -204,6 +208,9 @@ def _run_planned(plan: RunPlan, quiet: bool = False) -> dict:
     print(format_table(results, "valid"))
     print()
     print(format_table(results, "test"))
+    for result in results:
+        for warning in result.get("warnings") or []:
+            print(f"WARNING: {result['name']}: {warning}")
     print(f"\nreport: {workdir / 'report.json'}")
     if plots.stage_comparison(results, workdir / "report.png"):
         print(f"figure: {workdir / 'report.png'}")
@@ -673,7 +680,21 @@ def _stage_result(run: _Stage, loop: _LoopResult, metrics: dict) -> dict:
             "label_budget": run.data.label_budget,
         },
         "metrics": metrics,
+        "warnings": _result_warnings(run),
     }
+
+
+def _result_warnings(run: _Stage) -> list[str]:
+    """What a reader of the report must know to read its numbers (e.g. a one-class test)."""
+    if run.config.loss != "binary" or not run.uses_labels:
+        return []
+    single = one_class_tasks(run.data, run.data.test_split)
+    if not single:
+        return []
+    return [
+        f"tasks {single} have one class only in the test split {run.data.test_split!r}: their "
+        "test AUROC, AUPRC and MCC are undefined or meaningless (all positive: AUPRC 1.0)"
+    ]
 
 
 def _label_free_loss(run: _Stage) -> float:

@@ -1,26 +1,38 @@
-"""One run per workdir: a lock file naming the host and pid of the run that holds it.
+"""One run per workdir, and a workdir that holds a run or nothing.
 
-Two runs in one workdir interleave `metrics.jsonl` and resume from each other's checkpoints,
-so the second one must stop. A lock left by a run that died (same host, pid gone) is taken
-over with a message; a lock from another host cannot be checked and is refused with the path
-to delete if the user knows that run is gone.
+A lock file names the host and pid of the run that holds the workdir: two runs in one workdir
+interleave `metrics.jsonl` and resume from each other's checkpoints, so the second one must
+stop. A lock left by a run that died (same host, pid gone) is taken over with a message; a
+lock from another host cannot be checked and is refused with the path to delete if the user
+knows that run is gone.
+
+A run writes `config.json` and `report.json` at the workdir's top, so a workdir must be empty
+or a jaxssl run (`check_workdir`): a run marks its workdir (`RUN_MARKER`, with its seeds) and
+runs made before the marker are recognised by their layout (`<stage>/stage_config.json`,
+`seed_<n>/`). Anything else (a user's files, a shard set, a repository) is refused by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
 import json
 import logging
 import os
+import re
 import socket
 import time
 from pathlib import Path
 
 from jaxssl.errors import ConfigError
+from jaxssl.stored_config import STORED_CONFIG_FILE
 
 log = logging.getLogger("jaxssl")
 LOCK_NAME = "run.lock"
+RUN_MARKER = ".jaxssl_run"  # {"seeds": [every seed run here] or null, "created": ...}
+_SEED_DIR = re.compile(r"^seed_(\d+)$")
+_OWN_NAMES = frozenset({LOCK_NAME, RUN_MARKER})
 
 
 class WorkdirLocked(ConfigError):
@@ -103,3 +115,101 @@ class WorkdirLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _legacy_seeds(workdir: Path) -> tuple[bool, list[int] | None]:
+    """(is a run, its seeds) of a workdir made before `RUN_MARKER` existed, by its layout."""
+    seeds = sorted(
+        int(m.group(1))
+        for child in workdir.iterdir()
+        if (m := _SEED_DIR.match(child.name)) and child.is_dir()
+    )
+    if seeds:
+        return True, seeds
+    stages = [c for c in workdir.iterdir() if (c / STORED_CONFIG_FILE).is_file()]
+    return bool(stages), None
+
+
+def _describe_foreign(workdir: Path, names: list[str]) -> str:
+    """What a workdir that is no run holds, in the words a user recognises."""
+    if "manifest.json" in names:
+        return "a shard set (manifest.json)"
+    if repo := [n for n in (".git", "pyproject.toml") if n in names]:
+        return f"a repository ({', '.join(repo)})"
+    own = [n for n in ("config.json", "report.json") if n in names]
+    if own:
+        return f"{', '.join(own)} that no jaxssl run wrote here (no {RUN_MARKER})"
+    shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+    return f"{len(names)} entries that are not a jaxssl run ({shown})"
+
+
+def _seeds_text(seeds: list[int] | None) -> str:
+    return "a single run (config.seeds='')" if seeds is None else f"config.seeds={seeds}"
+
+
+def check_workdir(workdir: str | Path, seeds: list[int] | None) -> None:
+    """Refuses a workdir that is neither empty nor a jaxssl run of the same kind.
+
+    A run replaces `config.json`, `report.json` and `report.png` at the workdir's top, so a
+    user's own files there, a shard set or a repository would be overwritten or mixed with
+    run files. A single run (stages at the top) turned into a multi-seed one (`seed_<n>/`),
+    or back, would replace its report and config and orphan its stages: refused. Seeds added
+    to (or left out of) a multi-seed run are accepted: each seed's run is its own folder,
+    checked stage by stage, and the summary covers the seeds asked for (the benchmarks reuse
+    finished seeds this way). Nothing is written here (see `mark_run`).
+    """
+    workdir = Path(workdir)
+    if not workdir.exists():
+        if workdir.is_symlink():
+            raise ConfigError(f"--workdir {workdir}: a symlink to nothing ({os.readlink(workdir)})")
+        return
+    if not workdir.is_dir():
+        raise ConfigError(
+            f"--workdir {workdir} is an existing file, not a directory; give a new or empty "
+            "directory (or a jaxssl run's workdir)"
+        )
+    names = [c.name for c in workdir.iterdir()]
+    marker = workdir / RUN_MARKER
+    if marker.is_file():
+        try:
+            stored = json.loads(marker.read_text() or "{}").get("seeds")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            raise ConfigError(
+                f"{marker}: unreadable run marker; if {workdir} holds nothing you need, delete "
+                "it, else use another --workdir"
+            ) from None
+    else:
+        is_run, stored = _legacy_seeds(workdir)
+        if not is_run:
+            if set(names) <= _OWN_NAMES:
+                return  # empty, or only the lock of a run that stopped before its first stage
+            raise ConfigError(
+                f"--workdir {workdir} holds {_describe_foreign(workdir, names)}: a run would "
+                "overwrite or mix with them (config.json, report.json, report.png, stage "
+                "folders). Give a new or empty directory, e.g. a subfolder"
+            )
+    if (stored is None) != (seeds is None):
+        raise ConfigError(
+            f"config.seeds: {workdir} holds a run made with {_seeds_text(stored)}, this run has "
+            f"{_seeds_text(seeds)}; a run with other seeds would replace its report and config "
+            "and orphan its stages. Use another --workdir for the new seeds (or delete "
+            f"{workdir} if you no longer need it)"
+        )
+
+
+def mark_run(workdir: str | Path, seeds: list[int] | None) -> None:
+    """Writes `RUN_MARKER` (once): this workdir is a jaxssl run with these seeds."""
+    marker = Path(workdir) / RUN_MARKER
+    record = {"seeds": seeds}
+    if marker.is_file():
+        record = json.loads(marker.read_text() or "{}")
+        if seeds is None or set(seeds) <= set(record.get("seeds") or []):
+            return
+        record["seeds"] = sorted(set(record.get("seeds") or []) | set(seeds))  # every seed run
+    else:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        record["created"] = now.isoformat(timespec="seconds")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(f"{RUN_MARKER}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record) + "\n")
+    os.replace(tmp, marker)
