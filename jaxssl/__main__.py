@@ -181,10 +181,10 @@ def _load(args: argparse.Namespace):
 def _read_inputs(args: argparse.Namespace, seq_len: int, *, whole_regions: bool = False):
     from jaxssl.use import inputs
 
-    if args.fasta:
-        return inputs.read_fasta(args.fasta)
+    if args.fasta:  # refused as data_prep refuses them: protein/RNA, 0 bp records
+        return inputs.check_dna(inputs.read_fasta(args.fasta))
     if args.csv:
-        return inputs.read_csv(args.csv, sequence_column=args.sequence_column)
+        return inputs.check_dna(inputs.read_csv(args.csv, sequence_column=args.sequence_column))
     if args.shards:
         return inputs.read_shards(args.shards, args.split)
     if not args.genome:

@@ -17,7 +17,7 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
-from jaxssl.errors import CheckpointSaveError
+from jaxssl.errors import CheckpointSaveError, ConfigError
 from jaxssl.report import json_default
 from jaxssl.train_state import TrainState
 
@@ -154,20 +154,64 @@ class _clear_save_errors:  # noqa: N801 - used as a `with` block
         ) from exc
 
 
-def restore_params(stage_dir: Path, params_like: dict[str, Any]) -> dict[str, Any]:
-    """The best parameters of a finished (or running) stage as numpy, shaped like `params_like`."""
-    manager = ocp.CheckpointManager(
-        (Path(stage_dir) / "best").absolute(), options=ocp.CheckpointManagerOptions(create=False)
+class CorruptCheckpointError(ConfigError):
+    """A stage's best checkpoint does not restore; the message names the command that retrains
+    it (a ConfigError, so every CLI prints it as one line)."""
+
+
+def _corrupt(stage_dir: Path, step: int | None, err: BaseException) -> CorruptCheckpointError:
+    stage_dir = Path(stage_dir)
+    reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+    at = f" (step {step})" if step is not None else ""
+    return CorruptCheckpointError(
+        f"{stage_dir / 'best'}: the best checkpoint{at} of stage {stage_dir.name!r} does not "
+        f"restore ({type(err).__name__}: {reason}); retrain that stage by running its command "
+        f"again with --config.rerun={stage_dir.name} (same --workdir)"
     )
-    step = manager.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"{stage_dir}/best holds no checkpoint to load parameters from")
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, params_like)
-    params = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    manager.close()
+
+
+def restore_params(stage_dir: Path, params_like: dict[str, Any] | None) -> dict[str, Any]:
+    """The best parameters of a finished (or running) stage as numpy, shaped like `params_like`
+    (None: as saved). A checkpoint that does not restore raises `CorruptCheckpointError`."""
+    step, manager = None, None
+    try:
+        manager = ocp.CheckpointManager(
+            (Path(stage_dir) / "best").absolute(),
+            options=ocp.CheckpointManagerOptions(create=False),
+        )
+        step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"{stage_dir}/best holds no checkpoint to load parameters from")
+        if params_like is None:
+            args = ocp.args.StandardRestore()
+        else:
+            args = ocp.args.StandardRestore(
+                jax.tree.map(ocp.utils.to_shape_dtype_struct, params_like)
+            )
+        params = manager.restore(step, args=args)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure to read it: a damaged checkpoint
+        raise _corrupt(Path(stage_dir), step, err) from err
+    finally:
+        if manager is not None:
+            manager.close()
     # Host arrays: the caller places them (a committed single-device array cannot be put on a
     # sharding that spans other processes' devices).
     return jax.device_get(params)
+
+
+def best_checkpoint_problem(stage_dir: Path) -> str:
+    """Why the best checkpoint of a stage does not restore ("" when it does, or there is none)."""
+    if not (Path(stage_dir) / "best").is_dir():
+        return ""
+    try:
+        restore_params(Path(stage_dir), None)
+    except CorruptCheckpointError as err:
+        return str(err)
+    except FileNotFoundError as err:
+        return str(err)
+    return ""
 
 
 def write_model_spec(stage_dir: Path, spec: dict) -> None:

@@ -7,20 +7,22 @@ load. Its one caller is the stage planner.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jax
 from ml_collections import ConfigDict
 
+from jaxssl.checkpointing import MODEL_SPEC_FILE
 from jaxssl.errors import ConfigError
 from jaxssl.losses import LOSS_TYPES
 from jaxssl.metrics import METRIC_NAMES
-from jaxssl.models import model_names
+from jaxssl.models import default_hparams, model_names
 from jaxssl.objectives import available_objectives
 from jaxssl.optim import SCHEDULES
 from jaxssl.stages import STAGE_RUNNERS, is_job
 
-__all__ = ["DTYPES", "validate_stage"]
+__all__ = ["DTYPES", "check_init_architectures", "validate_stage"]
 
 DTYPES = ("float32", "bfloat16")  # config.train.dtype: the compute dtype
 
@@ -106,4 +108,57 @@ def validate_stage(stage: ConfigDict) -> None:
         raise ConfigError(
             f"{where}: config.init_from={init_from!r} is not a directory; give a stage "
             "directory of an earlier run (WORKDIR/<stage>), 'prev', or ''"
+        )
+
+
+def _effective_model(name: str, hparams: dict) -> tuple[str, dict]:
+    """(name, every hparam with its default filled in), comparable as JSON."""
+    merged = {**default_hparams(name), **hparams}
+    return name, json.loads(json.dumps(merged, sort_keys=True, default=list))
+
+
+def check_init_architectures(stages: list[ConfigDict]) -> None:
+    """A stage initialised from another (`prev`, `stage:NAME`, or a stage directory) must
+    build the same model; found while planning, not after the earlier stages trained."""
+    by_name = {str(s.stage_name): s for s in stages}
+    order = list(by_name)
+    for i, stage in enumerate(stages):
+        init = str(stage.init_from)
+        if not init or is_job(stage.objective):
+            continue
+        if init == "prev":
+            source_name = order[i - 1] if i > 0 else ""
+        else:
+            source_name = init.removeprefix("stage:") if init.startswith("stage:") else ""
+        if source_name:
+            source = by_name.get(source_name)
+            if source is None or is_job(source.objective):
+                continue  # a job stage builds no model; references are checked elsewhere
+            theirs = _effective_model(str(source.model.name), source.model.hparams.to_dict())
+            where = f"stage {source_name!r} (config.{source_name}.model)"
+        else:
+            spec_path = Path(init) / MODEL_SPEC_FILE
+            if not spec_path.is_file():
+                continue  # a missing spec is reported where the weights are read
+            spec = json.loads(spec_path.read_text())
+            theirs = _effective_model(str(spec.get("name")), dict(spec.get("hparams") or {}))
+            where = f"the model in {spec_path}"
+        if theirs[0] not in model_names():
+            continue
+        ours = _effective_model(str(stage.model.name), stage.model.hparams.to_dict())
+        if ours == theirs:
+            continue
+        if ours[0] != theirs[0]:
+            diffs = [f"model.name: {theirs[0]!r} there, {ours[0]!r} here"]
+        else:
+            diffs = [
+                f"model.hparams.{k}: {theirs[1].get(k)!r} there, {ours[1].get(k)!r} here"
+                for k in sorted(set(ours[1]) | set(theirs[1]))
+                if ours[1].get(k) != theirs[1].get(k)
+            ]
+        raise ConfigError(
+            f"config.{stage.stage_name}.init_from={init!r}: stage {stage.stage_name!r} loads the "
+            f"weights of {where}, which builds another model ({'; '.join(diffs)}). Set the same "
+            f"config.{stage.stage_name}.model as the stage it starts from, or init_from='' to "
+            "train it from scratch"
         )

@@ -21,6 +21,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from ml_collections import ConfigDict
 
+from jaxssl.checkpointing import best_checkpoint_problem
 from jaxssl.config import overridden_keys, resolve_stage, selection, stage_names
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.pipeline import load_split
@@ -28,7 +29,7 @@ from jaxssl.datasets import StageData, parse_sources, resolve_stage_data, stage_
 from jaxssl.errors import ConfigError, StaleStageError
 from jaxssl.objectives import get_objective
 from jaxssl.sharding import is_main_process
-from jaxssl.stage_checks import validate_stage
+from jaxssl.stage_checks import check_init_architectures, validate_stage
 from jaxssl.stages import TEACHER_OBJECTIVE
 from jaxssl.stored_config import (
     canonical_record,
@@ -68,6 +69,7 @@ def plan_stages(config: ConfigDict, workdir: Path) -> RunPlan:
     for stage in stages:  # fail on a bad value before any data loading or compilation
         validate_stage(stage)
     _check_stage_references(stages)
+    check_init_architectures(stages)  # a later stage's model mismatch, before the first trains
     planned: dict[str, str] = {}
     hashes: dict[str, str] = {}
     out: list[StagePlan] = []
@@ -323,6 +325,8 @@ def _check_stage_data(
         fingerprints[str(data.labeled)] = manifest_fingerprint(data.labeled)
         if stage_uses_labels(stage):
             check_validation_classes(stage, data)
+            check_test_classes(stage, data)
+            check_labeled_sources(stage, data, overridden)
             check_label_values(stage, data)
     labeled = None if stage.objective == TEACHER_OBJECTIVE else data.labeled
     for source in sources:
@@ -352,15 +356,8 @@ def check_validation_classes(stage: ConfigDict, data: StageData) -> None:
     """Model selection needs both classes in the validation split (per the manifest)."""
     if stage.loss != "binary":
         return
-    entry = data.manifest.split(data.valid_split, where=data.labeled)
-    count = int(entry["count"])
-    positives = entry.get("positives") or []
-    missing = entry.get("missing") or [0] * len(positives)
-    single = [
-        task
-        for task, pos, miss in zip(data.manifest.task_names, positives, missing, strict=False)
-        if pos == 0 or pos == count - miss
-    ]
+    positives = data.manifest.split(data.valid_split, where=data.labeled).get("positives") or []
+    single = one_class_tasks(data, data.valid_split)
     if positives and len(single) == len(positives):
         raise ConfigError(
             f"stage {stage.stage_name!r}: the {data.valid_split!r} split of {data.labeled} "
@@ -378,16 +375,74 @@ def check_validation_classes(stage: ConfigDict, data: StageData) -> None:
         )
 
 
+def one_class_tasks(data: StageData, split: str) -> list[str]:
+    """Tasks whose `split` holds one class only (per the manifest's counts)."""
+    entry = data.manifest.split(split, where=data.labeled)
+    count = int(entry["count"])
+    positives = entry.get("positives") or []
+    missing = entry.get("missing") or [0] * len(positives)
+    return [
+        task
+        for task, pos, miss in zip(data.manifest.task_names, positives, missing, strict=False)
+        if pos == 0 or pos == count - miss
+    ]
+
+
+def check_test_classes(stage: ConfigDict, data: StageData) -> None:
+    """A one-class test split gives meaningless AUROC/AUPRC (e.g. AUPRC 1.0): warn, by task."""
+    if stage.loss != "binary":
+        return
+    if single := one_class_tasks(data, data.test_split):
+        log.warning(
+            "stage %s: tasks %s have one class only in the test split %r of %s; their "
+            "AUROC/AUPRC/MCC are undefined or meaningless (an all-positive split scores AUPRC "
+            "1.0); the report flags them",
+            stage.stage_name,
+            single,
+            data.test_split,
+            data.labeled,
+        )
+
+
+def check_labeled_sources(
+    stage: ConfigDict, data: StageData, overridden: frozenset[str] = frozenset()
+) -> None:
+    """A stage that learns from labels reads only sets with the labeled set's tasks: an
+    unlabeled corpus (no tasks, role unlabeled) or another task list is refused by name."""
+    key = stage_key(stage, "data.extra_train", "data.extra_train" in overridden)
+    tasks = list(data.manifest.task_names)
+    for source in data.train_sources:
+        if Path(source.path) == Path(data.labeled):
+            continue
+        if not (Path(source.path) / "manifest.json").is_file():
+            continue  # a planned stage's output, written later by this run
+        manifest = load_manifest(source.path)
+        role = manifest.role(source.split) if source.split in manifest.splits else "train"
+        if role == "unlabeled" or not manifest.task_names:
+            raise ConfigError(
+                f"{key}: {source.path}:{source.split} is unlabeled (role {role!r}, tasks "
+                f"{manifest.task_names}), but stage {stage.stage_name!r} (objective "
+                f"{stage.objective!r}) learns from labels; use it for pre-training "
+                "(self_distill) or have a teacher label it (config.pseudo.sources)"
+            )
+        if len(manifest.task_names) != len(tasks):
+            raise ConfigError(
+                f"{key}: {source.path} has tasks {manifest.task_names}, the labeled set "
+                f"{data.labeled} has {tasks}; a stage trains on one task list"
+            )
+
+
 def check_label_values(stage: ConfigDict, data: StageData) -> None:
     """Labels the loss can take: binary in [0, 1] (NaN = missing); multiclass class indices.
 
     A binary label of 8 would give an unbounded negative loss; a class index beyond the
-    head's outputs would be silently clipped. Each labeled split is read once per run.
+    head's outputs would be silently clipped. Every training source with labels is checked
+    (the labeled split, extra and homology sets); each is read once per run.
     """
     for source in data.train_sources:
-        if source.path != data.labeled:
-            continue
-        labels = _split_labels(data.labeled, source.split)
+        if not (Path(source.path) / "manifest.json").is_file():
+            continue  # a planned stage's output (teacher probabilities), written later
+        labels = _split_labels(Path(source.path), source.split)
         observed = labels[~np.isnan(labels)]
         if stage.loss == "binary":
             bad = observed[(observed < 0) | (observed > 1)]
@@ -401,7 +456,7 @@ def check_label_values(stage: ConfigDict, data: StageData) -> None:
             expected = "class indices >= 0"
         if len(bad):
             raise ConfigError(
-                f"stage {stage.stage_name!r}: {data.labeled} split {source.split!r} has "
+                f"stage {stage.stage_name!r}: {source.path} split {source.split!r} has "
                 f"labels like {np.unique(bad)[:3].tolist()}; config.loss={stage.loss!r} needs "
                 f"{expected}. Fix the labels, or choose config.loss (multiclass for class "
                 "indices)"
@@ -414,7 +469,8 @@ _LABEL_CACHE: dict[tuple[str, str, str], np.ndarray] = {}
 def _split_labels(path: Path, split: str) -> np.ndarray:
     key = (str(path), split, manifest_fingerprint(path))
     if key not in _LABEL_CACHE:
-        _LABEL_CACHE.clear()  # one set at a time: a run checks the same set for every stage
+        if len(_LABEL_CACHE) >= 4:  # a few sets: a run checks the same ones for every stage
+            _LABEL_CACHE.pop(next(iter(_LABEL_CACHE)))
         _LABEL_CACHE[key] = load_split(path, split)["labels"]
     return _LABEL_CACHE[key]
 
@@ -443,6 +499,8 @@ def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
                 # the stages built on this one still name the hash they were made with.
                 sp.record = stored
         kept[sp.stage.stage_name] = record_hash(sp.record)
+        if stored is not None and stored == sp.record and sp.stage.stage_name in rerun:
+            _retrain_if_unreadable(sp, main)
         if stored is None or stored == sp.record:
             continue
         deps = _dependencies(sp.stage, [p.stage.stage_name for p in plan.stages])
@@ -462,6 +520,21 @@ def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
         raise StaleStageError("\n".join(str(p) for p in problems))
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices("stored configs checked")
+
+
+def _retrain_if_unreadable(sp: StagePlan, main: bool) -> None:
+    """`rerun` of an unchanged stage: kept (a repeated command resumes), unless its finished
+    best checkpoint does not restore; then the stage is removed and trains again. The main
+    process decides and removes (the other processes wait at the end of the check)."""
+    if not main or not (sp.stage_dir / "done.json").is_file():  # train.DONE_FILE
+        return  # unfinished: it resumes
+    problem = best_checkpoint_problem(sp.stage_dir)
+    if problem:
+        print(
+            f"jaxssl: stage {sp.stage.stage_name!r}: rerun asked and its best checkpoint does "
+            f"not restore: removing {sp.stage_dir} to train it again ({problem})"
+        )
+        shutil.rmtree(sp.stage_dir)
 
 
 def validation_score(result: dict) -> float | None:

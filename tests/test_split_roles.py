@@ -155,3 +155,14 @@ def test_data_prep_homology_refuses_to_carry_a_held_out_split(labeled, tmp_path,
     code = data_prep_main([*argv, "--split", "test_clean"])
     err = capsys.readouterr().err
     assert code == 2 and "--split test_clean: split 'test_clean'" in err and "held out" in err
+
+
+def test_data_prep_windows_refuses_a_held_out_output_split_name(tmp_path, capsys):
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">c\n" + "ACGT" * 50 + "\n")
+    out = tmp_path / "w"
+    argv = ["windows", str(out), "--fasta", str(fasta), "--seq-len", "24", "--count", "4"]
+    code = data_prep_main([*argv, "--split", "test_pool"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--split test_pool: the name gives the split role 'test'" in err
+    assert not out.exists()

@@ -17,7 +17,15 @@ import numpy as np
 
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.reader import load_split
-from jaxssl.data.tables import READ_ERRORS, SEQUENCE_COLUMNS, open_text, read_error, read_header
+from jaxssl.data.tables import (
+    READ_ERRORS,
+    SEQUENCE_COLUMNS,
+    Table,
+    check_nucleotides,
+    open_text,
+    read_error,
+    read_header,
+)
 from jaxssl.genome.fasta import Genome, resolve_chroms
 from jaxssl.genome.intervals import read_intervals
 from jaxssl.tokens import TOKEN_TO_BYTE
@@ -31,9 +39,31 @@ class SequenceSet:
     sequences: list[bytes]
     columns: dict[str, list] = field(default_factory=dict)
     source: str = ""
+    lines: list[int] = field(default_factory=list)  # each record's line in `source`, if a file
 
     def __len__(self) -> int:
         return len(self.names)
+
+
+def check_dna(seqs: SequenceSet) -> SequenceSet:
+    """Refuses what `data_prep` refuses: a record with no bases (it would score as all N, a
+    number about nothing) and protein or RNA (`jaxssl.data.tables.check_nucleotides`)."""
+    for i, seq in enumerate(seqs.sequences):
+        if not seq:
+            line = f"line {seqs.lines[i]}: " if seqs.lines else ""
+            raise ValueError(
+                f"{seqs.source}: {line}record {seqs.names[i]!r} has no sequence (0 bp); remove "
+                "it or give its bases"
+            )
+    table = Table(
+        Path(seqs.source),
+        seqs.sequences,
+        np.zeros((len(seqs), 0), np.float32),
+        [],
+        line_numbers=list(seqs.lines),
+    )
+    check_nucleotides(table)
+    return seqs
 
 
 def _open_maybe_gzip(path: Path):
@@ -50,6 +80,7 @@ def read_fasta(path: str | Path) -> SequenceSet:
     path = Path(path)
     names: list[str] = []
     chunks: list[list[bytes]] = []
+    lines: list[int] = []
     lineno = 0
     try:
         with _open_maybe_gzip(path) as f:
@@ -58,6 +89,7 @@ def read_fasta(path: str | Path) -> SequenceSet:
                 if line.startswith(b">"):
                     words = line[1:].decode("utf-8", "replace").split()
                     names.append(words[0] if words else f"record_{len(names) + 1}")
+                    lines.append(lineno)
                     chunks.append([])
                 elif line.strip():
                     if not chunks:
@@ -72,7 +104,7 @@ def read_fasta(path: str | Path) -> SequenceSet:
         raise read_error(path, lineno, err) from None
     if not names:
         raise ValueError(f"{path}: no FASTA records (expected '>name' header lines)")
-    return SequenceSet(names, [b"".join(c) for c in chunks], source=str(path))
+    return SequenceSet(names, [b"".join(c) for c in chunks], source=str(path), lines=lines)
 
 
 def read_csv(path: str | Path, *, sequence_column: str | None = None) -> SequenceSet:
@@ -99,7 +131,7 @@ def read_csv(path: str | Path, *, sequence_column: str | None = None) -> Sequenc
                 seq_idx = lower.index(found[0])
             name_idx = next((lower.index(c) for c in NAME_COLUMNS if c in lower), None)
             others = [i for i in range(len(header)) if i not in (seq_idx, name_idx)]
-            names, seqs = [], []
+            names, seqs, lines = [], [], []
             columns: dict[str, list] = {header[i]: [] for i in others}
             for lineno, row in enumerate(csv.reader(f, delimiter=delimiter), start=2):
                 if not row or (len(row) == 1 and not row[0].strip()):
@@ -110,6 +142,7 @@ def read_csv(path: str | Path, *, sequence_column: str | None = None) -> Sequenc
                     )
                 names.append(row[name_idx] if name_idx is not None else f"line_{lineno}")
                 seqs.append(row[seq_idx].strip().encode("ascii", "replace"))
+                lines.append(lineno)
                 for i in others:
                     columns[header[i]].append(row[i])
     except (FileNotFoundError, PermissionError, IsADirectoryError):
@@ -118,7 +151,7 @@ def read_csv(path: str | Path, *, sequence_column: str | None = None) -> Sequenc
         raise read_error(path, lineno, err) from None
     if not names:
         raise ValueError(f"{path}: no data rows after the header")
-    return SequenceSet(names, seqs, columns, source=str(path))
+    return SequenceSet(names, seqs, columns, source=str(path), lines=lines)
 
 
 def read_bed(

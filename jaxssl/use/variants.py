@@ -30,7 +30,7 @@ from jaxssl.genome.fasta import Genome, resolve_chroms
 from jaxssl.tokens import N, encode
 from jaxssl.use import lengths
 from jaxssl.use.bgzf import BgzfWriter
-from jaxssl.use.inputs import read_fasta
+from jaxssl.use.inputs import check_dna, read_fasta
 from jaxssl.use.model import Predictor
 from jaxssl.use.output import atomic_path
 
@@ -224,7 +224,7 @@ def vcf_pairs(
 def fasta_pairs(ref_fasta: str | Path, alt_fasta: str | Path, *, seq_len: int) -> Pairs:
     """Paired mode: records of two FASTA files matched by name (order of the first file),
     each fitted to the model's length (centre-crop / N-pad, counted)."""
-    ref, alt = read_fasta(ref_fasta), read_fasta(alt_fasta)
+    ref, alt = check_dna(read_fasta(ref_fasta)), check_dna(read_fasta(alt_fasta))
     for fasta, seqs in ((ref_fasta, ref), (alt_fasta, alt)):
         dup = [n for n, c in Counter(seqs.names).items() if c > 1]
         if dup:
