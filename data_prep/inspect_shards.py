@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     for split, entry in m.splits.items():
         n = entry["count"]
         gc = f"{entry['gc']:.3f}" if entry.get("gc") is not None else "n/a"
-        print(f"\n[{split}] {n} examples in {len(entry['shards'])} shard(s), GC {gc}")
+        role = m.role(split) + ("" if entry.get("role") else ", inferred from the name")
+        print(f"\n[{split}] role {role}; {n} examples in {len(entry['shards'])} shard(s), GC {gc}")
         for t, name in enumerate(m.task_names):
             pos, miss = entry["positives"][t], entry["missing"][t]
             print(f"  {name}: {pos} positive, {n - pos - miss} other, {miss} missing")

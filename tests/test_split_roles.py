@@ -166,3 +166,10 @@ def test_data_prep_windows_refuses_a_held_out_output_split_name(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and "--split test_pool: the name gives the split role 'test'" in err
     assert not out.exists()
+
+
+def test_data_prep_inspect_shows_each_role(labeled, capsys):
+    assert data_prep_main(["inspect", str(labeled), "--examples", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "[test_clean] role test; 32 examples" in out
+    assert "[valid_clean] role valid; 32 examples" in out
