@@ -158,7 +158,7 @@ def check_init_architectures(stages: list[ConfigDict]) -> None:
             ]
         raise ConfigError(
             f"config.{stage.stage_name}.init_from={init!r}: stage {stage.stage_name!r} loads the "
-            f"weights of {where}, which builds another model ({'; '.join(diffs)}). Set the same "
+            f"weights of {where}: architecture mismatch ({'; '.join(diffs)}). Set the same "
             f"config.{stage.stage_name}.model as the stage it starts from, or init_from='' to "
             "train it from scratch"
         )
