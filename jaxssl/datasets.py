@@ -29,8 +29,9 @@ from jaxssl.data.manifest import (
     check_source_split,
     load_manifest,
 )
+from jaxssl.data.overlap import OverlapIndex
 from jaxssl.data.pipeline import Source, load_split
-from jaxssl.data.writer import ShardSetWriter, sequence_keys
+from jaxssl.data.writer import ShardSetWriter
 from jaxssl.errors import ConfigError
 from jaxssl.pseudo_labels import TEACHER_OBJECTIVE
 from jaxssl.toy_data import (
@@ -612,8 +613,9 @@ def budgeted_carried_set(carried: Path, labeled: Path, budget: LabelBudget, spli
 
 POOL_RULE = (
     "the rows of the labeled set's train split that the label budget did not keep (every "
-    "label hidden: NaN), minus every row whose window equals a window of a held-out split "
-    "(valid, test) on either strand (exact, full window)"
+    "label hidden: NaN), minus every row sharing K bases with a window of a held-out split "
+    "(valid, test; by role): one unbroken run of at least half the shorter length, either "
+    "strand (jaxssl.data.overlap)"
 )
 
 
@@ -636,7 +638,7 @@ def labeled_pool_set(labeled: Path, budget: LabelBudget, splits: tuple[str, str,
     out = _budget_dir(
         f"{labeled.name}-pool-p{budget.max_positives}-s{budget.seed}",
         {"pool_of": fingerprint, "max_positives": budget.max_positives, "seed": budget.seed,
-         "splits": list(splits), "held_out": held_out},
+         "splits": list(splits), "held_out": held_out, "overlap": 1},
     )  # fmt: skip
     if not (out / MANIFEST_NAME).is_file():
         kept, _, _ = _train_selection(
@@ -645,14 +647,17 @@ def labeled_pool_set(labeled: Path, budget: LabelBudget, splits: tuple[str, str,
         cols = load_split(labeled, train_split)
         n = len(cols["tokens"])
         left_out = np.setdiff1d(np.arange(n), kept)
-        held_keys = [sequence_keys(load_split(labeled, s)["tokens"]) for s in held_out]
-        keys = sequence_keys(cols["tokens"][left_out])
-        copies = {s: np.isin(keys, k) for s, k in zip(held_out, held_keys, strict=True)}
-        copy = np.logical_or.reduce(list(copies.values())) if copies else np.zeros(len(keys), bool)
+        indexes = {s: OverlapIndex.from_rows(load_split(labeled, s)["tokens"]) for s in held_out}
+        candidates = cols["tokens"][left_out]
+        copies = {s: index.screen(candidates) for s, index in indexes.items()}
+        copy = (
+            np.logical_or.reduce(list(copies.values())) if copies else np.zeros(len(left_out), bool)
+        )
         rows = left_out[~copy]
+        rule = next(iter(indexes.values())).rule() if indexes else OverlapIndex([]).rule()
         leakage = {
-            "method": "exact_sequence",
-            "check": "full window, both strands (jaxssl.data.writer.sequence_keys)",
+            "method": "sequence_overlap",
+            "check": rule,
             "screened_against": [f"{labeled}:{s}" for s in held_out],
             "held_out_duplicate": int(copy.sum()),
             **{f"{s}_duplicate": int(c.sum()) for s, c in copies.items()},
@@ -699,6 +704,6 @@ def labeled_pool_set(labeled: Path, budget: LabelBudget, splits: tuple[str, str,
         out,
         f"labeled:pool: {c['rows']} unlabeled rows of {c['train_rows']} in {labeled.name}:"
         f"{train_split} ({c['kept_by_budget']} kept by the budget, "
-        f"{c['dropped_held_out_copies']} dropped as copies of held-out windows)",
+        f"{c['dropped_held_out_copies']} dropped for sharing K bases with held-out windows)",
     )
     return out

@@ -171,3 +171,26 @@ def test_a_teacher_labels_the_whole_pool(tmp_path, monkeypatch):
     pool = load_split(summary["source"], "train")
     np.testing.assert_array_equal(written["tokens"], pool["tokens"])
     assert not np.isnan(written["labels"]).any()
+
+
+def test_pool_drops_partial_overlaps_not_only_copies(tmp_path, monkeypatch):
+    """A left-out row holding 14 of a test window's 24 bases (K = 12) leaves the pool; one
+    sharing 11 bases stays (jaxssl.data.overlap: one unbroken run of half the length)."""
+    monkeypatch.setenv("JAXSSL_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(5)
+    labels = {"train": _labels(200, 0), "valid": _labels(40, 1), "test": _labels(40, 2)}
+    tokens = {s: rng.integers(0, 4, (len(v), SEQ_LEN), dtype=np.uint8) for s, v in labels.items()}
+    kept, _, _ = budget_selection(labels["train"], BUDGET, SEED)
+    straddle, near_miss = np.setdiff1d(np.arange(200), kept)[[3, 9]]
+    tokens["train"][straddle, :14] = tokens["test"][4, 10:]  # its last 14 bases
+    tokens["train"][near_miss, 13:] = tokens["valid"][2, :11]  # its first 11, at the row's end
+    path = tmp_path / "labeled"
+    with ShardSetWriter(path, seq_len=SEQ_LEN, task_names=TASKS, command="test") as writer:
+        for split in labels:
+            writer.add_batch(split, tokens[split], labels[split], 1.0, genome="g")
+    pool = load_split(_pool(path), "train")["source_index"].astype(np.int64)
+    assert straddle not in pool
+    assert near_miss in pool
+    meta = load_manifest(_pool(path)).metadata
+    assert meta["leakage"]["method"] == "sequence_overlap"
+    assert meta["leakage"]["test_duplicate"] >= 1
