@@ -51,6 +51,7 @@ def main(argv: list[str]) -> None:
         import jax
 
         jax.distributed.initialize()
+    from jaxssl.checkpointing import CorruptCheckpointError
     from jaxssl.data.reader import CorruptShardError
     from jaxssl.errors import CheckpointSaveError, ConfigError
     from jaxssl.train import train_and_evaluate
@@ -60,6 +61,8 @@ def main(argv: list[str]) -> None:
     logging.getLogger("jaxssl").setLevel(logging.INFO)
     try:
         train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    except CorruptCheckpointError as err:  # not a configuration error: its own one line
+        _fail(str(err))
     except ConfigError as err:
         _fail(f"configuration error: {err}")
     except CorruptShardError as err:

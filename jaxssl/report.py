@@ -170,6 +170,9 @@ def seed_summary(runs: list[list[dict]], seeds: list[int]) -> dict:
             entry["gate_closed"] = [bool(s.get("gate_closed")) for s in per_seed]
         if any(s.get("untrusted_tasks") for s in per_seed):
             entry["untrusted_tasks"] = [s.get("untrusted_tasks") or [] for s in per_seed]
+        warned = {w: None for s in per_seed for w in s.get("warnings") or []}
+        if warned:  # e.g. a one-class test split: once per stage, whatever the seed
+            entry["warnings"] = list(warned)
         if per_seed[0].get("variant_of"):  # one budget of a tuned control (not a table row)
             entry["variant_of"] = per_seed[0]["variant_of"]
         if any(s.get("skipped") for s in per_seed):
@@ -254,6 +257,11 @@ def format_seed_table(summary: dict, split: str = "test", metric: str = "auprc")
         *("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows),
     ]
     lines += gate_warnings(summary["stages"])
+    lines += [
+        f"WARNING: {name}: {w}"
+        for name, entry in summary["stages"].items()
+        for w in entry.get("warnings") or []
+    ]
     variation = summary.get("seed_variation")
     if variation:
         lines += [

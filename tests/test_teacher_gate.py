@@ -154,3 +154,15 @@ def test_closed_gate_is_loud_in_the_tables():
         "comparisons": [],
     }
     assert "closed in 1 of 2 seeds" in format_seed_table(summary)
+
+
+def test_stage_warnings_reach_the_seed_table():
+    from jaxssl.report import format_seed_table, seed_summary
+
+    def stage(warnings):
+        metrics = {"mean": {"auprc": 0.5, "auroc": 0.5, "mcc": 0.0, "accuracy": 0.5}}
+        return {"name": "supervised", "warnings": warnings, "metrics": {"test": metrics}}
+
+    summary = seed_summary([[stage(["test split: one class"])], [stage([])]], [0, 1])
+    assert summary["stages"]["supervised"]["warnings"] == ["test split: one class"]
+    assert "WARNING: supervised: test split: one class" in format_seed_table(summary)
