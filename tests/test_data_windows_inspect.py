@@ -36,7 +36,7 @@ def test_tiled_windows_drop_n_and_keep_provenance(tmp_path, capsys):
     assert decode(d["tokens"][i]) == b[300:400].upper()
     assert main(["inspect", str(out), "--examples", "2"]) == 0
     text = capsys.readouterr().out
-    assert "(unlabeled)" in text and "[train] 30 examples" in text
+    assert "(unlabeled)" in text and "[train] role unlabeled; 30 examples" in text
     assert "other:a:0(+) labels [] w 1.00 GC" in text and a[:20] in text
 
 
