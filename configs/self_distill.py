@@ -78,11 +78,12 @@ def get_config(model: str | None = None):
         "init_exclude": "head",
         "train": {"steps": FINETUNE_STEPS},
     }
-    # The from-scratch control: the same model and recipe on the labels only, with the whole
-    # pretrain + finetune budget as its maximum (early-stopped like the method).
+    # The from-scratch control: the same model and recipe on the labels only, its budget tuned
+    # on validation among 1/4, 1/2 and 1 x the pretrain + finetune lineage (200, 400, 800
+    # steps: the 1/2 run is fine-tune's schedule step for step), early-stopped like the method.
     config.scratch = {
         "objective": "supervised",
-        "train": {"budget_of": "finetune"},
+        "train": {"budget_of": "finetune", "budget_fractions": "0.25,0.5,1"},
         "control_of": "finetune",
     }
     return with_stage_slots(config)

@@ -20,7 +20,7 @@ import pytest
 from flax import nnx
 
 from jaxssl import augment
-from jaxssl.config import base_config, resolve_stage, stage_names
+from jaxssl.config import base_config
 from jaxssl.models import build_model, model_names
 from jaxssl.objectives import dino, get_objective, views
 from jaxssl.objectives.self_distill import (
@@ -30,7 +30,6 @@ from jaxssl.objectives.self_distill import (
     step_keys,
 )
 from jaxssl.optim import make_optimizer
-from jaxssl.stage_plan import apply_budgets, apply_control_recipes
 from jaxssl.tokens import A, C, G, N, T, encode, reverse_complement, reverse_complement_one_hot
 from jaxssl.train_state import TrainState, split_model
 
@@ -483,11 +482,10 @@ def test_quick_default_finetune_and_scratch_share_their_schedule():
     import configs.self_distill as quick
 
     config = quick.get_config()
-    stages = apply_budgets(
-        apply_control_recipes([resolve_stage(config, n) for n in stage_names(config)])
-    )
-    by_name = {s.stage_name: s for s in stages}
-    finetune, scratch = by_name["finetune"].train, by_name["scratch"].train
+    from jaxssl.stage_plan import resolved_stages
+
+    by_name = {s.stage_name: s for s in resolved_stages(config)}
+    finetune, scratch = by_name["finetune"].train, by_name["scratch_x0.5"].train
     for key in (
         "learning_rate",
         "warmup_steps",
@@ -500,11 +498,13 @@ def test_quick_default_finetune_and_scratch_share_their_schedule():
         "weight_decay",
     ):
         assert finetune[key] == scratch[key], key
-    assert by_name["scratch"].model.to_dict() == by_name["finetune"].model.to_dict()
-    assert not by_name["scratch"].init_from
-    # The control's maximum is the method's lineage (pretrain + finetune), twice the
-    # fine-tune's, so its 1/2-budget candidate is the fine-tune's schedule step for step.
-    assert scratch.steps == by_name["pretrain"].train.steps + finetune.steps == 2 * finetune.steps
+    assert by_name["scratch_x1"].model.to_dict() == by_name["finetune"].model.to_dict()
+    assert not by_name["scratch_x1"].init_from
+    # The control's budgets are 1/4, 1/2 and 1 x the method's lineage (pretrain + finetune),
+    # twice the fine-tune's, so its 1/2-budget run is the fine-tune's schedule step for step.
+    lineage = by_name["pretrain"].train.steps + finetune.steps
+    assert by_name["scratch_x1"].train.steps == lineage == 2 * finetune.steps
+    assert scratch.steps == finetune.steps and by_name["scratch_x0.25"].train.steps == lineage // 4
     # Every start sits at the base rate for ~200 steps at peak learning rate after the warm-up:
     # the fine-tune must outlast that plateau.
     assert finetune.steps >= finetune.warmup_steps + 200
