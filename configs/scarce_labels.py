@@ -97,28 +97,21 @@ def get_config(arg: str | None = None) -> ConfigDict:
     if {"noisy_student", "pseudo_label"} & set(methods):
         stages.append("teacher")
         config.teacher = ConfigDict()
-    if "noisy_student" in methods:
-        stages += ["label_soft", "noisy_student"]
-        config.label_soft = ConfigDict(
+    # Each teacher-student method: the teacher labels the pool, a student learns from it.
+    for method, labels, mode in (
+        ("noisy_student", "label_soft", "soft"),
+        ("pseudo_label", "label_hard", "hard"),
+    ):
+        if method not in methods:
+            continue
+        stages += [labels, method]
+        config[labels] = ConfigDict(
             {
                 "objective": "teacher_label",
-                "pseudo": {"teacher": "stage:teacher", "unlabeled_mode": "soft"},
+                "pseudo": {"teacher": "stage:teacher", "unlabeled_mode": mode},
             }
         )
-        config.noisy_student = ConfigDict(
-            {**student, "data": {"extra_train": "stage:label_soft@1.0"}}
-        )
-    if "pseudo_label" in methods:
-        stages += ["label_hard", "pseudo_label"]
-        config.label_hard = ConfigDict(
-            {
-                "objective": "teacher_label",
-                "pseudo": {"teacher": "stage:teacher", "unlabeled_mode": "hard"},
-            }
-        )
-        config.pseudo_label = ConfigDict(
-            {**student, "data": {"extra_train": "stage:label_hard@1.0"}}
-        )
+        config[method] = ConfigDict({**student, "data": {"extra_train": f"stage:{labels}@1.0"}})
     if "self_distill" in methods:
         stages += ["sd_pretrain", "sd_finetune"]
         config.self_distill = default_settings()
