@@ -137,8 +137,11 @@ def plot(rows: list[dict], path: Path) -> bool:
             mean = [r["comparison"]["mean"] for r in pts]
             low = [max(r["comparison"]["low"], -1.0) for r in pts]
             high = [min(r["comparison"]["high"], 1.0) for r in pts]
-            (line,) = ax.plot(xs, mean, marker="o", label=method)
-            ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2)
+            yerr = [[m - lo for m, lo in zip(mean, low, strict=True)],
+                    [hi - m for m, hi in zip(mean, high, strict=True)]]  # fmt: skip
+            bars = ax.errorbar(xs, mean, yerr=yerr, marker="o", capsize=4, label=method)
+            if len(xs) > 1:  # the interval as a band between points
+                ax.fill_between(xs, low, high, color=bars.lines[0].get_color(), alpha=0.15)
         ax.axhline(0, color="grey", lw=0.8)
         if mine and len({r["labeled"] for r in mine}) > 1:
             ax.set_xscale("log")
