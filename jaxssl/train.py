@@ -157,6 +157,7 @@ def _run_planned(plan: RunPlan, quiet: bool = False) -> dict:
         (workdir / "config.json").write_text(plan.config.to_json_best_effort(indent=2))
 
     results: list[dict] = []
+    chosen = selection(plan.config)  # the noisy-student generation chain, if any
     prev_dir: Path | None = None
     for sp in plan.stages:
         stage, stage_dir = sp.stage, sp.stage_dir
@@ -165,9 +166,7 @@ def _run_planned(plan: RunPlan, quiet: bool = False) -> dict:
         if result is None:
             if main:
                 write_record(stage_dir, sp.record)
-            not_better = not_better_reason(stage, results) or unbound_reason(
-                stage, results, selection(plan.config)
-            )
+            not_better = not_better_reason(stage, results) or unbound_reason(stage, results, chosen)
             if not_better:
                 print(f"jaxssl: stage {stage.stage_name!r} skipped: {not_better}")
                 result = {
@@ -191,7 +190,6 @@ def _run_planned(plan: RunPlan, quiet: bool = False) -> dict:
         if main:
             write_report(workdir, results)
         prev_dir = stage_dir
-    chosen = selection(plan.config)
     chosen_by_validation = [select_stage(results, *chosen)] if chosen is not None else []
     kept = chosen_by_validation[0]["selected"] if chosen_by_validation else None
     for control, variants in tuned_controls([sp.stage for sp in plan.stages]).items():

@@ -15,6 +15,7 @@ from jaxssl.data.writer import ShardSetWriter
 from jaxssl.datasets import budget_selection, parse_sources, resolve_stage_data
 from jaxssl.errors import ConfigError
 from jaxssl.tokens import reverse_complement
+from tests.test_label_budget import _stage
 
 TASKS = ["a", "b"]
 SEQ_LEN = 24
@@ -25,15 +26,6 @@ def _labels(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     labels = (rng.random((n, len(TASKS))) < [0.3, 0.1]).astype(np.float32)
     return labels
-
-
-def _stage(labeled: Path | str, **data) -> object:
-    config = base_config()
-    config.stages = "main"
-    config.data.path = str(labeled)
-    for key, value in data.items():
-        config.data[key] = value
-    return resolve_stage(with_stage_slots(config), "main")
 
 
 @pytest.fixture
