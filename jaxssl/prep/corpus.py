@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxssl.data.fasta_records import read_fasta
 from jaxssl.data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from jaxssl.data.overlap import OverlapIndex
 from jaxssl.data.writer import ShardSetWriter, check_output_dir, sequence_keys
@@ -115,8 +116,6 @@ def set_sequences(path: Path, splits: list[str], name: str) -> Sequences:
 def fasta_sequences(path: Path, name: str, *, strip: bool = False) -> Sequences:
     """Every record of a (gzip) FASTA as tokens (IUPAC codes and stray bytes read as N);
     ``strip`` removes each record's leading and trailing N."""
-    from jaxssl.use.inputs import read_fasta
-
     records = read_fasta(path)
     lengths = np.fromiter((len(s) for s in records.sequences), np.int64, len(records))
     raw = BYTE_TO_TOKEN[np.frombuffer(b"".join(records.sequences), np.uint8)]

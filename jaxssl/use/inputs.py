@@ -9,12 +9,12 @@ N through `jaxssl.tokens` (counted).
 from __future__ import annotations
 
 import csv
-import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from jaxssl.data.fasta_records import read_fasta as read_fasta_records
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.reader import load_split
 from jaxssl.data.tables import (
@@ -66,45 +66,14 @@ def check_dna(seqs: SequenceSet) -> SequenceSet:
     return seqs
 
 
-def _open_maybe_gzip(path: Path):
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115
-
-
 def read_fasta(path: str | Path) -> SequenceSet:
-    """All records of a (gzip) FASTA; the name is the header's first word. Duplicate names are
-    kept (rows stay in file order) but reported, since paired modes match on names."""
-    path = Path(path)
-    names: list[str] = []
-    chunks: list[list[bytes]] = []
-    lines: list[int] = []
-    lineno = 0
-    try:
-        with _open_maybe_gzip(path) as f:
-            for lineno, raw in enumerate(f, start=1):  # noqa: B007 - used after the loop
-                line = raw.rstrip(b"\r\n")
-                if line.startswith(b">"):
-                    words = line[1:].decode("utf-8", "replace").split()
-                    names.append(words[0] if words else f"record_{len(names) + 1}")
-                    lines.append(lineno)
-                    chunks.append([])
-                elif line.strip():
-                    if not chunks:
-                        raise ValueError(
-                            f"{path}: line {lineno}: sequence before the first '>' header; "
-                            "expected FASTA ('>name' then sequence lines)"
-                        )
-                    chunks[-1].append(line.strip())
-    except (EOFError, OSError) as err:
-        if isinstance(err, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
-        raise read_error(path, lineno, err) from None
-    if not names:
-        raise ValueError(f"{path}: no FASTA records (expected '>name' header lines)")
-    return SequenceSet(names, [b"".join(c) for c in chunks], source=str(path), lines=lines)
+    """All records of a (gzip) FASTA (`jaxssl.data.fasta_records`); the name is the header's
+    first word. Duplicate names are kept (rows stay in file order), since paired modes match on
+    names and report them."""
+    records = read_fasta_records(path)
+    return SequenceSet(
+        records.names, records.sequences, source=str(records.path), lines=records.lines
+    )
 
 
 def read_csv(path: str | Path, *, sequence_column: str | None = None) -> SequenceSet:
