@@ -1,5 +1,7 @@
 """GUE-style tasks with configs/gue.py over seeds, beside published DNABERT-2/Caduceus/HyenaDNA.
 
+    python benchmarks/gue.py --workdir runs/gue_bench --all            # every task, 3 seeds
+    python benchmarks/gue.py --workdir runs/gue_quick --all --quick    # 2 epochs: a path check
     python benchmarks/gue.py --workdir runs/gue_bench --tasks tf0,tf1,tf2 --seeds 0,1,2
     python benchmarks/gue.py --workdir runs/gue_bench \
         --tasks ../shared/data/gue/prom_core_all,path/to/my_task --size large --epochs 8 \
@@ -13,8 +15,12 @@ epoch). Selection (checkpoint, early stopping, MCC threshold) uses the dev split
 test split is evaluated once per seed. Prints and writes (WORKDIR/gue_benchmark.{md,json})
 test MCC x100 mean ± sd over seeds at 0.5 and at the dev-chosen threshold, parameters,
 training throughput (seq/s, validation included) and wall time per task, beside
-DNABERT-2's published single-run test MCC and published multi-seed means.
-Finished runs are reused, so re-running only prints the table.
+DNABERT-2's published single-run test MCC and published multi-seed means. Two more
+columns for binary tasks: the **seed ensemble** (the seeds' probabilities averaged, both
+strands, one predictor with seeds x the parameters; `jaxssl.use.model`) and the **k-mer
+floor** (logistic regression on 1..5-mer frequencies, L2 chosen on dev;
+`jaxssl/kmer_baseline.py`). `--all` runs every task folder under `--gue` (the six shared GUE
+human tasks). Finished runs are reused, so re-running only prints the table.
 """
 
 from __future__ import annotations
@@ -49,6 +55,14 @@ def task_dirs(tasks: str, gue: Path) -> list[Path]:
             raise SystemExit(f"benchmarks/gue.py: {item}: no such task folder (nor {path})")
         out.append(path)
     return out
+
+
+def all_tasks(gue: Path) -> list[Path]:
+    """Every folder under `gue` that holds a train split (train.csv or train.csv.gz)."""
+    found = sorted(p for p in gue.iterdir() if p.is_dir() and any(p.glob("train.csv*")))
+    if not found:
+        raise SystemExit(f"benchmarks/gue.py --all: no task folder (with train.csv) under {gue}")
+    return found
 
 
 def convert(task_dir: Path, shards: Path) -> None:
@@ -101,6 +115,49 @@ def seed_results(workdir: Path, seeds: list[int], stage: str = STAGE) -> list[di
     return results
 
 
+def ensemble_metrics(workdir: Path, shards: Path, seeds: list[int]) -> dict | None:
+    """MCC x100 on valid and test of the seeds' averaged prediction (binary tasks), cached."""
+    from jaxssl.data.reader import load_split
+    from jaxssl.metrics import binary_task_metrics
+    from jaxssl.use.model import Predictor, load_model
+
+    cache = workdir / f"ensemble_{'_'.join(map(str, seeds))}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    model = load_model(workdir, stage=STAGE)
+    if model.loss != "binary" or len(model.params) != len(seeds):
+        return None
+    predictor = Predictor(model, rc_average=True, progress=False)
+    out = {"members": len(model.params)}
+    for split in ("valid", "test"):
+        data = load_split(shards, split)
+        probs = predictor(data["tokens"])
+        per_task = [
+            binary_task_metrics(data["labels"][:, t], probs[:, t]) for t in range(probs.shape[1])
+        ]
+        out[split] = {k: 100 * float(np.mean([m[k] for m in per_task])) for k in ("mcc", "auroc")}
+    cache.write_text(json.dumps(out))
+    return out
+
+
+def kmer_metrics(shards: Path) -> dict | None:
+    """The k-mer logistic-regression floor of a binary task, cached beside its shards."""
+    from jaxssl.data.reader import load_split
+    from jaxssl.kmer_baseline import kmer_floor
+
+    cache = shards.parent / f"{shards.name}_kmer_floor.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    splits = [load_split(shards, s) for s in ("train", "valid", "test")]
+    if splits[0]["labels"].shape[1] != 1:
+        return None
+    result = kmer_floor(*[(d["tokens"], d["labels"]) for d in splits])
+    out = {"l2": result.l2, "valid_mcc": 100 * result.valid["mcc"],
+           "test_mcc": 100 * result.test["mcc"]}  # fmt: skip
+    cache.write_text(json.dumps(out))
+    return out
+
+
 def _stats(values: list[float]) -> tuple[float, float]:
     arr = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
     if not len(arr):
@@ -108,7 +165,14 @@ def _stats(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
 
-def summarize(name: str, stages: list[dict], wall_seconds: float, batch_size: int) -> dict:
+def summarize(
+    name: str,
+    stages: list[dict],
+    wall_seconds: float,
+    batch_size: int,
+    ensemble: dict | None = None,
+    kmer: dict | None = None,
+) -> dict:
     test = [s["metrics"]["test"]["mean"] for s in stages]
     mcc = [100 * t["mcc"] for t in test]
     mcc_dev = [100 * s["metrics"].get("dev_threshold", {}).get("test", {}).get("mean", np.nan)
@@ -133,6 +197,8 @@ def summarize(name: str, stages: list[dict], wall_seconds: float, batch_size: in
         "wall_seconds": wall_seconds,  # conversion, compile, training, evaluation: all seeds
         "dnabert2_published": DNABERT2_MCC.get(name),
         "published_multi_seed": MULTI_SEED.get(name, {}),
+        "ensemble": ensemble,  # {"members", "valid": {"mcc", "auroc"}, "test": {...}} x100
+        "kmer_floor": kmer,  # {"l2", "valid_mcc", "test_mcc"} x100
     }
 
 
@@ -143,21 +209,26 @@ def _pm(values: list[float]) -> str:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| task | seeds | test MCC ×100 at 0.5 | at dev threshold | params | seq/s "
-        "| wall time, all seeds | DNABERT-2 (1 run) "
-        "| DNABERT-2 / Caduceus-ps / HyenaDNA (multi-seed means) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | seeds | test MCC ×100 at 0.5 | seed ensemble | at dev threshold | params "
+        "| seq/s | wall time, all seeds | DNABERT-2 (1 run) "
+        "| DNABERT-2 / Caduceus-ps / HyenaDNA (multi-seed means) | k-mer floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         multi = r["published_multi_seed"]
         multi_text = " / ".join(f"{v:.1f}" for v in multi.values()) if multi else "–"
         ref = r["dnabert2_published"]
         minutes, seconds = divmod(int(round(r["wall_seconds"])), 60)
+        ens = r.get("ensemble")
+        ens_text = f"{ens['test']['mcc']:.2f} ({ens['members']} members)" if ens else "–"
+        kmer = r.get("kmer_floor")
+        kmer_text = f"{kmer['test_mcc']:.2f}" if kmer else "–"
         lines.append(
-            f"| {r['task']} | {r['seeds']} | {_pm(r['test_mcc'])} | "
+            f"| {r['task']} | {r['seeds']} | {_pm(r['test_mcc'])} | {ens_text} | "
             f"{_pm(r['test_mcc_dev_threshold'])} | {r['parameters'] / 1e3:.0f}k | "
             f"{r['train_seq_per_s']:.0f} | {minutes} min {seconds:02d} s | "
-            f"{'–' if ref is None else f'{ref:.2f}'} | {multi_text} |"
+            f"{'–' if ref is None else f'{ref:.2f}'} | {multi_text} | "
+            f"{kmer_text} |"
         )
     return "\n".join(lines)
 
@@ -166,10 +237,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--tasks", default="tf0,tf1,tf2", help="task folders or names, a,b,c")
+    parser.add_argument("--all", action="store_true", help="every task folder under --gue")
     parser.add_argument("--gue", type=Path, default=REPO.parent / "shared" / "data" / "gue")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--size", default="base", help="configs/gue.py size (rescnn SIZES)")
     parser.add_argument("--epochs", type=float, default=8.0)
+    parser.add_argument("--quick", action="store_true", help="2 epochs: a path check")
+    parser.add_argument("--no-kmer", action="store_true", help="skip the k-mer floor")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument(
         "--min-steps", type=int, default=0, help="at least this many steps (small train splits)"
@@ -178,8 +252,10 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="more --config.* flags (after --)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if args.quick:
+        args.epochs = 2.0
     rows = []
-    for task_dir in task_dirs(args.tasks, args.gue):
+    for task_dir in all_tasks(args.gue) if args.all else task_dirs(args.tasks, args.gue):
         name = task_dir.name
         shards = args.workdir / "shards" / name
         convert(task_dir, shards)
@@ -204,7 +280,11 @@ def main() -> None:
             }
             timing.write_text(json.dumps(record))
         stages = seed_results(workdir, seeds)
-        rows.append(summarize(name, stages, record["wall_seconds"], args.batch_size))
+        ensemble = ensemble_metrics(workdir, shards, seeds) if len(seeds) > 1 else None
+        kmer = None if args.no_kmer else kmer_metrics(shards)
+        rows.append(
+            summarize(name, stages, record["wall_seconds"], args.batch_size, ensemble, kmer)
+        )
     table = markdown(rows)
     print(f"\nrescnn:{args.size}, {args.epochs:g} epochs, seeds {args.seeds}\n")
     print(table)

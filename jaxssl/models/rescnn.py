@@ -8,8 +8,14 @@ language models; ``configs/gue.py`` is its recipe here.
 
 Options: the normalisation (``norm``: ``batch`` with running statistics, ``layer`` or
 ``rms``), dual-branch gated convolutions as in ConvNova (``gated``: the convolution yields a
-value and a gate, out = value * GELU(gate)) and squeeze-excitation (``squeeze_excitation``:
-a per-channel rescaling from the pooled block output, reduction ``se_reduction``).
+value and a gate, out = value * GELU(gate)), squeeze-excitation (``squeeze_excitation``:
+a per-channel rescaling from the pooled block output, reduction ``se_reduction``) and the
+reverse-complement gate (``rc_gate``, after ConvNova's dual branch): the window and its
+reverse complement go through the same weights side by side, and each block's update of one
+strand is gated by the other strand's features at the same base,
+``h += conv(GELU(Norm(h))) * sigmoid(gate_conv(Norm(flip(h_other))))``; the pooled features
+are the mean of both strands', so the model's output is the same for a window and its
+reverse complement by construction (not by augmentation), at twice the compute.
 
 BatchNorm keeps its running statistics as ``nnx.BatchStat`` variables: the trainer holds them
 beside the parameters (``train_state.split_model``), the optimizer leaves them alone, and
@@ -28,8 +34,8 @@ large    256       12      (1, 2, 4, 8) x 3              2.38M
 xl       384       10      (1, 2, 4, 8) x 2, 1, 2        4.46M
 =======  ========  ======  ============================  ==========
 
-(``gated`` doubles each block's convolution, about x2 parameters; ``squeeze_excitation``
-adds about 8 %.)
+(``gated`` and ``rc_gate`` each add a second convolution per block, about x2 parameters;
+``squeeze_excitation`` adds about 8 %.)
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxssl.models.layers import SequenceModel, conv, pick_hparams
+from jaxssl.tokens import reverse_complement_one_hot
 
 NORMS = ("batch", "layer", "rms")
 
@@ -111,11 +118,17 @@ class ResBlock(nnx.Module):
         dropout: float,
         dtype,
         rngs: nnx.Rngs,
+        rc_gate: bool = False,
     ):
         self.norm = Norm(norm, channels, momentum=momentum, dtype=dtype, rngs=rngs)
         self.gated = gated
         out = 2 * channels if gated else channels
         self.conv = conv(channels, out, width, dilation=dilation, dtype=dtype, rngs=rngs)
+        self.rc_conv = (
+            conv(channels, channels, width, dilation=dilation, dtype=dtype, rngs=rngs)
+            if rc_gate
+            else None
+        )
         self.se = (
             SqueezeExcite(channels, se_reduction, dtype=dtype, rngs=rngs)
             if squeeze_excitation
@@ -126,13 +139,23 @@ class ResBlock(nnx.Module):
     def __call__(
         self, x_BLD: jax.Array, *, deterministic: bool, rngs: nnx.Rngs | None
     ) -> jax.Array:
-        h_BLD = self.conv(jax.nn.gelu(self.norm(x_BLD, deterministic=deterministic)))
+        normed_BLD = self.norm(x_BLD, deterministic=deterministic)
+        h_BLD = self.conv(jax.nn.gelu(normed_BLD))
         if self.gated:
             value_BLD, gate_BLD = jnp.split(h_BLD, 2, axis=-1)
             h_BLD = value_BLD * jax.nn.gelu(gate_BLD)
+        if self.rc_conv is not None:  # rows [0, B/2) one strand, [B/2, B) the other
+            h_BLD = h_BLD * jax.nn.sigmoid(self.rc_conv(other_strand(normed_BLD)))
         if self.se is not None:
             h_BLD = self.se(h_BLD)
         return x_BLD + self.dropout(h_BLD, deterministic=deterministic, rngs=rngs)
+
+
+def other_strand(h_BLD: jax.Array) -> jax.Array:
+    """For a batch [forward rows; their reverse complements], each row's partner strand
+    aligned base by base: swap the halves and reverse the positions."""
+    fwd_BLD, rev_BLD = jnp.split(h_BLD, 2, axis=0)
+    return jnp.concatenate([rev_BLD, fwd_BLD], axis=0)[:, ::-1, :]
 
 
 class ResCNN(SequenceModel):
@@ -153,6 +176,7 @@ class ResCNN(SequenceModel):
         "squeeze_excitation": False,
         "se_reduction": 8,
         "pool": "mean",
+        "rc_gate": False,
         "dropout": 0.0,
         "head_dropout": 0.0,
     }
@@ -174,6 +198,7 @@ class ResCNN(SequenceModel):
         squeeze_excitation: bool,
         se_reduction: int,
         pool: str,
+        rc_gate: bool,
         dropout: float,
         head_dropout: float,
     ):
@@ -208,6 +233,7 @@ class ResCNN(SequenceModel):
                     dropout=dropout,
                     dtype=dtype,
                     rngs=rngs,
+                    rc_gate=rc_gate,
                 )
                 for d in dilations
             ]
@@ -223,10 +249,17 @@ class ResCNN(SequenceModel):
     def _features(
         self, x_BL4: jax.Array, *, deterministic: bool, rngs: nnx.Rngs | None
     ) -> tuple[jax.Array, jax.Array]:
+        rc_gate = self.hparams["rc_gate"]
+        if rc_gate:  # both strands through the same weights, side by side in the batch
+            x_BL4 = jnp.concatenate([x_BL4, reverse_complement_one_hot(x_BL4)], axis=0)
         h_BLD = self.stem(x_BL4)
         for block in self.blocks:
             h_BLD = block(h_BLD, deterministic=deterministic, rngs=rngs)
         pooled_BD = jnp.mean(h_BLD, axis=1, dtype=jnp.float32).astype(h_BLD.dtype)
         if self.hparams["pool"] == "mean_max":
             pooled_BD = jnp.concatenate([pooled_BD, jnp.max(h_BLD, axis=1)], axis=-1)
+        if rc_gate:  # strand-symmetric: the mean of both strands' pooled features
+            fwd_BD, rev_BD = jnp.split(pooled_BD, 2, axis=0)
+            pooled_BD = (fwd_BD + rev_BD) / 2
+            h_BLD = jnp.split(h_BLD, 2, axis=0)[0]
         return h_BLD, self.pool_norm(pooled_BD)

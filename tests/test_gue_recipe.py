@@ -1,0 +1,179 @@
+"""The GUE recipe's pieces: the reverse-complement gate, the seed ensemble, the k-mer floor,
+and `benchmarks/gue.py --all` end to end on two tiny synthetic tasks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxssl.kmer_baseline import fit_logistic, kmer_floor, kmer_frequencies, predict_logistic
+from jaxssl.models import build_model, count_params
+from jaxssl.models.rescnn import other_strand
+from jaxssl.tokens import reverse_complement
+from jaxssl.train_state import split_model
+from jaxssl.use.model import LoadedModel, Predictor
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = {"channels": 16, "dilations": (1, 2), "pool": "mean_max", "norm": "layer"}
+
+
+def _tokens(n: int, length: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 5, (n, length)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_rc_gate_gives_one_output_for_a_window_and_its_reverse_complement(norm):
+    model = build_model(
+        "rescnn", num_outputs=3, seq_len=40, rngs=nnx.Rngs(0), **SMALL | {"norm": norm}
+    )
+    model_rc = build_model(
+        "rescnn", num_outputs=3, seq_len=40, rngs=nnx.Rngs(0), **SMALL | {"rc_gate": True}
+    )
+    tokens = _tokens(6, 40)
+    rc = reverse_complement(tokens)
+    gated = build_model(
+        "rescnn",
+        num_outputs=3,
+        seq_len=40,
+        rngs=nnx.Rngs(0),
+        **SMALL | {"norm": norm, "rc_gate": True},
+    )
+    out, out_rc = gated(jnp.asarray(tokens)), gated(jnp.asarray(rc))
+    assert out.shape == (6, 3)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(out_rc), atol=1e-5)
+    seq, pooled = gated.features(jnp.asarray(tokens))
+    assert seq.shape == (6, 40, 16) and pooled.shape == (6, 32)
+    # Without the gate the same architecture is not strand-symmetric.
+    plain = model(jnp.asarray(tokens)) - model(jnp.asarray(rc))
+    assert float(jnp.abs(plain).max()) > 1e-3
+    # One gate convolution (16 x 16 x 3 + 16) per block.
+    assert count_params(model_rc) - count_params(model) == 2 * (16 * 16 * 3 + 16)
+
+
+def test_rc_gate_training_mode_is_strand_symmetric_too():
+    gated = build_model(
+        "rescnn",
+        num_outputs=1,
+        seq_len=30,
+        rngs=nnx.Rngs(1),
+        **SMALL | {"rc_gate": True, "norm": "batch", "dropout": 0.0},
+    )
+    tokens = _tokens(4, 30, seed=1)
+    rngs = nnx.Rngs(dropout=0)
+    a = gated(jnp.asarray(tokens), deterministic=False, rngs=rngs)
+    b = gated(jnp.asarray(reverse_complement(tokens)), deterministic=False, rngs=rngs)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_other_strand_pairs_each_row_with_its_partner_base_by_base():
+    h = jnp.arange(2 * 2 * 3 * 1, dtype=jnp.float32).reshape(4, 3, 1)  # rows f0, f1, r0, r1
+    out = np.asarray(other_strand(h))[..., 0]
+    np.testing.assert_array_equal(out[0], np.asarray(h)[2, ::-1, 0])
+    np.testing.assert_array_equal(out[3], np.asarray(h)[1, ::-1, 0])
+
+
+def _member(seed: int):
+    model = build_model("rescnn", num_outputs=2, seq_len=24, rngs=nnx.Rngs(seed), **SMALL)
+    graphdef, params, rest = split_model(model)
+    spec = {"name": "rescnn", "seq_len": 24, "num_outputs": 2, "task_names": ["a", "b"]}
+    return graphdef, rest, params, spec
+
+
+def test_seed_ensemble_is_the_mean_of_its_members():
+    graphdef, rest, p0, spec = _member(0)
+    _, _, p1, _ = _member(1)
+    tokens = _tokens(11, 24, seed=2)
+    singles = [
+        Predictor(
+            LoadedModel([Path("m")], spec, graphdef, rest, [p]), batch_size=4, progress=False
+        )(tokens)
+        for p in (p0, p1)
+    ]
+    assert np.abs(singles[0] - singles[1]).max() > 1e-3  # distinct members
+    both = LoadedModel([Path("m0"), Path("m1")], spec, graphdef, rest, [p0, p1])
+    mean = Predictor(both, batch_size=4, progress=False)(tokens)
+    assert mean.shape == (11, 2)
+    np.testing.assert_allclose(mean, (singles[0] + singles[1]) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_kmer_frequencies_count_words_and_skip_n():
+    tokens = np.array([[0, 0, 1, 4, 3]], np.uint8)  # A A C N T
+    feats = kmer_frequencies(tokens, max_k=2)
+    assert feats.shape == (1, 4 + 16)
+    np.testing.assert_allclose(feats[0, :4], [2 / 4, 1 / 4, 0, 1 / 4])
+    pairs = feats[0, 4:]  # AA and AC; the pairs with N are skipped
+    assert pairs[0] == pytest.approx(0.5) and pairs[1] == pytest.approx(0.5)
+    assert pairs.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="expected tokens"):
+        kmer_frequencies(np.zeros(5, np.uint8))
+
+
+def test_logistic_regression_fits_a_separable_rule():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = (x[:, 0] - x[:, 1] > 0).astype(np.float64)
+    w = fit_logistic(x, y, l2=1e-3)
+    assert np.mean((predict_logistic(w, x) > 0.5) == y) > 0.97
+    assert w[0] > 0 > w[1]
+
+
+def _planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, 4, (n, 30)).astype(np.uint8)
+    labels = (rng.random(n) < 0.5).astype(np.float32)
+    motif = np.array([2, 0, 3, 0, 2, 2], np.uint8)  # GATAGG
+    for i in np.flatnonzero(labels):
+        start = rng.integers(0, 24)
+        tokens[i, start : start + 6] = motif
+    return tokens, labels[:, None]
+
+
+def test_kmer_floor_finds_a_planted_word_and_chooses_l2_on_valid():
+    result = kmer_floor(_planted(300, 0), _planted(150, 1), _planted(150, 2), max_k=3)
+    assert result.l2 in (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    assert result.valid["mcc"] > 0.6 and result.test["mcc"] > 0.6
+
+
+def _write_task(folder: Path, seed: int) -> None:
+    folder.mkdir(parents=True)
+    alphabet = np.array(list("ACGT"))
+    for split, n in (("train", 256), ("dev", 64), ("test", 64)):
+        tokens, labels = _planted(n, seed * 10 + len(split))
+        rows = ["sequence,label"] + [
+            f"{''.join(alphabet[t])},{int(y[0])}" for t, y in zip(tokens, labels, strict=True)
+        ]
+        (folder / f"{split}.csv").write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.slow
+def test_gue_benchmark_all_runs_every_task_with_ensemble_and_floor(tmp_path):
+    gue = tmp_path / "gue"
+    _write_task(gue / "task_a", 1)
+    _write_task(gue / "task_b", 2)
+    (gue / "not_a_task").mkdir()
+    out = tmp_path / "bench"
+    cmd = [
+        sys.executable, "benchmarks/gue.py", "--workdir", str(out), "--all", "--gue", str(gue),
+        "--seeds", "0,1", "--size", "tiny", "--epochs", "2", "--batch-size", "32", "--",
+        "--config.model.hparams.channels=8", "--config.model.hparams.dilations=1,2",
+        "--config.eval.batch_size=64",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "gue_benchmark.json").read_text())
+    rows = {row["task"]: row for row in summary["tasks"]}
+    assert sorted(rows) == ["task_a", "task_b"]
+    for row in rows.values():
+        assert row["seeds"] == 2 and len(row["test_mcc"]) == 2
+        assert row["ensemble"]["members"] == 2
+        assert -100 <= row["ensemble"]["test"]["mcc"] <= 100
+        assert row["kmer_floor"]["test_mcc"] > 50  # the planted word is easy for k-mers
+    table = (out / "gue_benchmark.md").read_text()
+    assert "seed ensemble" in table and "task_a" in table and "k-mer floor" in table
