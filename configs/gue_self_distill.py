@@ -25,6 +25,7 @@ from jaxssl.objectives.self_distill import default_settings
 def get_config(size: str | None = None):
     config = gue_config(size)
     del config["gue"]
+    config.data.require_screened = True  # the corpus screened against this set's valid/test
     config.seeds = "0,1,2"
     config.stages = "pretrain,finetune"
     config.self_distill = default_settings()

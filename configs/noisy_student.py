@@ -48,6 +48,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
     generations = int(options["generations"])
     config = base_config(options["model"])
     config.seeds = "0,1,2"
+    config.data.require_screened = True  # every outside source screened against valid/test
     config.train.steps = 400
     config.train.learning_rate = 3e-3
     config.train.warmup_steps = 50

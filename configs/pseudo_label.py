@@ -42,6 +42,7 @@ from jaxssl.config import base_config, with_stage_slots
 def get_config(model: str | None = None):
     config = base_config(model or "deepbind")
     config.seeds = "0,1,2"
+    config.data.require_screened = True  # every outside source screened against valid/test
     config.stages = "pretrain,finetune,supervised"
     config.train.eval_every = 200
     config.train.checkpoint_every = 200

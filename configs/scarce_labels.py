@@ -74,6 +74,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
     steps = int(options["steps"])
     config = base_config(options["model"])
     config.seeds = "0,1,2,3,4"
+    config.data.require_screened = True  # every outside source screened against valid/test
     config.data.max_positives = 25
     config.augment.update(NOISE)
     config.train.steps = steps

@@ -50,6 +50,7 @@ FINETUNE_STEPS = 400
 
 def get_config(model: str | None = None):
     config = base_config(model or "dilated_resnet")
+    config.data.require_screened = True  # every outside source screened against valid/test
     if model is None:  # the quick default backbone; `:dilated_resnet` is the full width
         config.model.hparams.channels = 64
         config.model.hparams.num_blocks = 4

@@ -51,6 +51,10 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     # "@P" is the share of each batch drawn from that source (the labeled set has proportion 1).
     c.data.extra_train = ""
     c.data.use_labeled_train = True  # False: train only on extra_train (pre-training stages)
+    # A source from outside the labeled set whose manifest records no leakage screen against
+    # this run's valid and test splits (by content, jaxssl/screening.py): warned about; True
+    # refuses it (the method configs set True).
+    c.data.require_screened = False
     # The built-in world (jaxssl.toyworld.ToyWorldParams): `species` relatives of the reference;
     # `divergence` "CLOSEST,FARTHEST" spreads them over that range of expected substitutions per
     # neutral site ("" = the default ladder). A non-default world has its own cache directory.

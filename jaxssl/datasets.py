@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from ml_collections import ConfigDict
 
+from jaxssl.data.fingerprint import FINGERPRINTS_KEY, split_fingerprint
 from jaxssl.data.manifest import (
     HELD_OUT_ROLES,
     MANIFEST_NAME,
@@ -638,7 +639,7 @@ def labeled_pool_set(labeled: Path, budget: LabelBudget, splits: tuple[str, str,
     out = _budget_dir(
         f"{labeled.name}-pool-p{budget.max_positives}-s{budget.seed}",
         {"pool_of": fingerprint, "max_positives": budget.max_positives, "seed": budget.seed,
-         "splits": list(splits), "held_out": held_out, "overlap": 1},
+         "splits": list(splits), "held_out": held_out, "overlap": 1, "fingerprints": 1},
     )  # fmt: skip
     if not (out / MANIFEST_NAME).is_file():
         kept, _, _ = _train_selection(
@@ -659,6 +660,7 @@ def labeled_pool_set(labeled: Path, budget: LabelBudget, splits: tuple[str, str,
             "method": "sequence_overlap",
             "check": rule,
             "screened_against": [f"{labeled}:{s}" for s in held_out],
+            FINGERPRINTS_KEY: {f"{labeled}:{s}": split_fingerprint(labeled, s) for s in held_out},
             "held_out_duplicate": int(copy.sum()),
             **{f"{s}_duplicate": int(c.sum()) for s, c in copies.items()},
         }

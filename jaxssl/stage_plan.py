@@ -25,9 +25,16 @@ from jaxssl.checkpointing import best_checkpoint_problem
 from jaxssl.config import overridden_keys, resolve_stage, selection, stage_names
 from jaxssl.data.manifest import load_manifest
 from jaxssl.data.pipeline import load_split
-from jaxssl.datasets import StageData, parse_sources, resolve_stage_data, stage_key
+from jaxssl.datasets import (
+    StageData,
+    labeled_path,
+    parse_sources,
+    resolve_stage_data,
+    stage_key,
+)
 from jaxssl.errors import ConfigError, StaleStageError
 from jaxssl.objectives import get_objective
+from jaxssl.screening import check_init_weights, check_screened, init_dir, run_held_out
 from jaxssl.sharding import is_main_process
 from jaxssl.stage_checks import check_init_architectures, validate_stage
 from jaxssl.stages import TEACHER_OBJECTIVE
@@ -329,27 +336,21 @@ def _check_stage_data(
             check_labeled_sources(stage, data, overridden)
             check_label_values(stage, data)
     labeled = None if stage.objective == TEACHER_OBJECTIVE else data.labeled
+    held_set = labeled_path(stage.data)  # a label budget's copy holds the same valid/test
+    held = run_held_out(held_set, stage.data.valid_split, stage.data.test_split)
+    if stage.objective == TEACHER_OBJECTIVE:
+        key = stage_key(stage, "pseudo.sources", "pseudo.sources" in overridden)
+    else:
+        key = stage_key(stage, "data.extra_train", "data.extra_train" in overridden)
     for source in sources:
         if (Path(source.path) / "manifest.json").is_file():
             fingerprints[f"{source.path}:{source.split}"] = manifest_fingerprint(source.path)
             if Path(source.path) != labeled:
-                _warn_if_unscreened(stage, Path(source.path))
+                check_screened(stage, source, held, key, held_set)
+    source_dir = init_dir(stage, None, None)  # a directory of another run (not prev/stage:)
+    if source_dir is not None and source_dir.is_dir():
+        check_init_weights(stage, source_dir, held)
     return fingerprints
-
-
-def _warn_if_unscreened(stage: ConfigDict, path: Path) -> None:
-    """A set from outside the labeled one should say how its held-out orthologs were removed."""
-    metadata = load_manifest(path).metadata or {}
-    if metadata.get("leakage") or metadata.get("kind") == "teacher_pseudo_labels":
-        return
-    log.warning(
-        "stage %s: %s records no leakage screening (manifest metadata.leakage); if it holds "
-        "windows of genomes related to the labeled set, make it with `python -m data_prep "
-        "windows ... --exclude-homologs-of LABELED_SET` or `data_prep homology` so that no "
-        "ortholog of a held-out window enters training",
-        stage.stage_name,
-        path,
-    )
 
 
 def check_validation_classes(stage: ConfigDict, data: StageData) -> None:

@@ -23,9 +23,10 @@ from jaxssl.report import write_json_atomic
 
 STORED_CONFIG_FILE = "stage_config.json"
 
-# Settings that change how a run is shown or saved, never its results.
+# Settings that change how a run is shown, saved or checked, never its results.
 IGNORED_KEYS = frozenset(
     {
+        "data.require_screened",
         "train.progress_bar",
         "train.log_every",
         "train.checkpoint_every",

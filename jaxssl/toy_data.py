@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxssl.data.fingerprint import screened_fingerprints
 from jaxssl.data.manifest import MANIFEST_NAME, load_manifest
 from jaxssl.data.reader import load_split
 from jaxssl.data.writer import ShardSetWriter
@@ -46,6 +47,12 @@ RANDOM_RULE = (
     "sequence"
 )
 _RANDOM_SALT = 0x72616E64  # separates the random labels' draws from every other seeded stream
+
+
+def _screened(shards: Path) -> bool:
+    """A cached unlabeled or carried set that says which held-out data its guard ran against
+    (one that cannot, e.g. its labeled set was rebuilt since, is rebuilt)."""
+    return (shards / MANIFEST_NAME).is_file() and bool(screened_fingerprints(shards))
 
 
 def _world_params(toy: Any) -> ToyWorldParams:
@@ -128,7 +135,7 @@ def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
     window = int(toy.get("window", 200))
     name = f"unlabeled_{species}_w{window}_n{count}_v{UNLABELED_VERSION}"
     out = world / "shards" / name
-    if (out / MANIFEST_NAME).is_file():
+    if _screened(out):
         return out
     labeled = toy_labeled_shards(toy)
     info = load_world_info(world)
@@ -151,6 +158,7 @@ def toy_unlabeled_shards(toy: Any, species: str, count: int = 20_000) -> Path:
         genome_name=species,
         exclude_homologs_of=labeled,
         **guard,
+        overwrite=(out / MANIFEST_NAME).is_file(),
         command=_command(
             "windows",
             out,
@@ -188,7 +196,7 @@ def toy_homology_shards(toy: Any) -> list[Path]:
     others = [sp for sp in info["species"] if sp != info["reference"]]
     out = world / "shards" / f"homology_w{int(toy.get('window', 200))}"
     paths = [out / sp for sp in others]
-    if all((p / MANIFEST_NAME).is_file() for p in paths):
+    if all(_screened(p) for p in paths):
         return paths
     log.info("toy world: carrying labels by homology into %s", out)
     fastas = [world / "genomes" / f"{sp}.fa" for sp in others]
@@ -291,7 +299,7 @@ def toy_homology_oracle_shards(toy: Any) -> list[Path]:
     out = world / "shards" / f"homology_oracle_w{window}_v{RELABELED_VERSION}"
     paths = [out / p.name for p in carried]
     for src, dst in zip(carried, paths, strict=True):
-        if (dst / MANIFEST_NAME).is_file():
+        if _screened(dst):
             continue
         manifest = load_manifest(src)
         cols = load_split(src, "train")
@@ -328,12 +336,12 @@ def toy_homology_random_shards(toy: Any, seed: int) -> list[Path]:
     window = int(toy.get("window", 200))
     out = world / "shards" / f"homology_random_w{window}_s{int(seed)}_v{RELABELED_VERSION}"
     paths = [out / p.name for p in carried]
-    if all((p / MANIFEST_NAME).is_file() for p in paths):
+    if all(_screened(p) for p in paths):
         return paths
     reference = load_split(toy_labeled_shards(toy), "train")["labels"]
     shuffled = shuffled_labels(reference, seed)
     for src, dst in zip(carried, paths, strict=True):
-        if (dst / MANIFEST_NAME).is_file():
+        if _screened(dst):
             continue
         rows = load_split(src, "train")["source_index"].astype(np.int64)
         _relabeled(

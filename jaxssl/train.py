@@ -59,6 +59,7 @@ from jaxssl.report import (
     write_seed_report,
 )
 from jaxssl.rng import data_seed, purpose_key
+from jaxssl.screening import init_dir, record_trained_on, run_held_out
 from jaxssl.sharding import (
     batch_sharding,
     is_main_process,
@@ -392,7 +393,7 @@ class _Stage:
             valid, _ = self.evaluate(self.objective.eval_params(self.state), self.data.valid_split)
             return valid, valid["mean"][self.config.train.selection_metric]
         loss = _label_free_loss(self)
-        return {"mean": {"loss": loss}}, -loss
+        return {"mean": {self.objective.eval_loss_name: loss}}, -loss
 
 
 def run_training_stage(
@@ -416,6 +417,9 @@ def _build_stage(
     repl, batch_sh = replicated(mesh), batch_sharding(mesh)
     model, spec = build_stage_model(stage, data)
     graphdef, params, rest = split_model(model)
+    held = run_held_out(data.labeled, data.valid_split, data.test_split)
+    init_source = init_dir(stage, prev_dir, workdir)
+    record_trained_on(stage, stage_dir, data.train_sources, held, init_source)
     params = initial_params(stage, prev_dir, spec, params, workdir)
     write_model_spec(stage_dir, spec)
 

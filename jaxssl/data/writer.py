@@ -96,6 +96,16 @@ def sequence_keys(tokens_NL: np.ndarray) -> np.ndarray:
     return out
 
 
+def content_fingerprint(keys: np.ndarray, seq_len: int) -> str:
+    """16 hex digits naming a split's content: SHA-256 over its sorted `sequence_keys` (and the
+    window length). Row order and strand do not change it; another sequence does. Recorded per
+    split (manifest ``content``) so that screening and `init_from` checks name the data they
+    were run against by what it holds, not by its path."""
+    digest = hashlib.sha256(f"jaxssl-content-v1:{int(seq_len)}:".encode())
+    digest.update(np.sort(np.asarray(keys, np.uint64)).astype("<u8").tobytes())
+    return digest.hexdigest()[:16]
+
+
 def duplicate_counts(keys_by_split: Mapping[str, np.ndarray]) -> dict[str, int]:
     """``{"<split>_in_train": n, "test_in_valid": m}``: examples of a held-out split whose
     sequence (either strand) also occurs in train (or, for test, in valid)."""
@@ -243,34 +253,39 @@ def check_output_dir(
         )
     if not out.exists() and not out.is_symlink():
         return
+    refusal = _overwrite_refusal(out)
     if not overwrite:
+        if refusal is not None:  # --overwrite would be refused too: do not propose it
+            raise FileExistsError(
+                f"{out}: already exists and {refusal}, so --overwrite would not replace it "
+                "either. Nothing was written: choose a new output directory"
+            )
         raise FileExistsError(
             f"{out}: already exists; choose another output or pass overwrite (--overwrite) to "
             "replace it once the new shard set is complete"
         )
-    if not out.is_dir():
+    if refusal is not None:
         raise FileExistsError(
-            f"{out}: exists and is not a directory; --overwrite replaces only an empty directory "
-            "or a jaxssl shard set. Nothing was written: remove it yourself or choose another "
-            "output"
+            f"{out}: --overwrite replaces only an empty directory or a jaxssl shard set, and "
+            f"this {refusal}. Nothing was written or deleted: choose a new output directory, "
+            "or move those files away first"
         )
+
+
+def _overwrite_refusal(out: Path) -> str | None:
+    """Why `overwrite` may not replace the existing `out` (None: it may)."""
+    if not out.is_dir():
+        return "is not a directory"
     entries = {p.name for p in out.iterdir()}
     if not entries:
-        return
+        return None
     allowed, why = _shard_set_files(out)
     unexpected = entries - allowed if allowed is not None else entries
     if not unexpected:
-        return
-    what = (
-        f"holds {_listing(unexpected)}, which are not part of its shard set"
-        if allowed is not None
-        else f"is not a jaxssl shard set ({why}); it holds {_listing(unexpected)}"
-    )
-    raise FileExistsError(
-        f"{out}: --overwrite replaces only an empty directory or a jaxssl shard set, and this "
-        f"directory {what}. Nothing was written or deleted: choose a new output directory, or "
-        "move those files away first"
-    )
+        return None
+    if allowed is not None:
+        return f"holds {_listing(unexpected)}, which are not part of its shard set"
+    return f"is not a jaxssl shard set ({why}); it holds {_listing(unexpected)}"
 
 
 class _SplitWriter:
@@ -293,12 +308,15 @@ class _SplitWriter:
         self._pending: list[dict] = []  # column chunks not yet written
         self._pending_n = 0
         self._keys: list[np.ndarray] = []  # duplicate keys of every example, in order
+        self.binary = True  # every label 0, 1 or missing (not class indices, not soft labels)
 
     def add(self, cols: dict) -> None:
         n = len(cols["tokens"])
         if n == 0:
             return
         labels = cols["labels"]
+        finite = labels[~np.isnan(labels)]
+        self.binary = self.binary and bool(np.isin(finite, (0.0, 1.0)).all())
         self.count += n
         self.positives += (labels > 0.5).sum(axis=0)
         self.missing += np.isnan(labels).sum(axis=0)
@@ -364,6 +382,7 @@ class _SplitWriter:
             "positives": self.positives.tolist(),
             "missing": self.missing.tolist(),
             "gc": self.gc_bases / self.called_bases if self.called_bases else None,
+            "content": content_fingerprint(self.sequence_keys(), self.seq_len),
         }
 
 
@@ -458,6 +477,10 @@ class ShardSetWriter:
             jaxssl_version=__version__,
             metadata=self.metadata,
         )
+        if warnings := self._one_class_test_warnings():
+            self.metadata["warnings"] = [*(self.metadata.get("warnings") or []), *warnings]
+            for warning in warnings:
+                log.warning("%s", warning)
         (self._tmp / MANIFEST_NAME).write_text(self.manifest.to_json())
         if self.tfds:  # the set is also a TFDS dataset directory (jaxssl.data.tfds_export)
             export_tfds(self._tmp)
@@ -475,6 +498,29 @@ class ShardSetWriter:
                 old.unlink()  # a symlinked set: the link goes, its target is left alone
             else:
                 shutil.rmtree(old, ignore_errors=True)
+
+    def _one_class_test_warnings(self) -> list[str]:
+        """A test-role split whose binary task holds one class only: its AUROC/AUPRC/MCC are
+        undefined or meaningless (an all-positive split scores AUPRC 1.0), so say so now."""
+        assert self.manifest is not None
+        out = []
+        for name, w in self._splits.items():
+            if self.manifest.role(name) != "test" or not w.binary or not self.task_names:
+                continue
+            measured = w.count - w.missing
+            single = [
+                f"{task} ({'all positive' if pos else 'all negative'})"
+                for task, pos, n in zip(self.task_names, w.positives, measured, strict=True)
+                if n > 0 and pos in (0, n)
+            ]
+            if single:
+                out.append(
+                    f"{self.out_dir}: the test split {name!r} holds one class only for "
+                    f"{', '.join(single)}; its AUROC/AUPRC/MCC will be undefined or meaningless "
+                    "(an all-positive split scores AUPRC 1.0): hold out other regions or more "
+                    "records for test"
+                )
+        return out
 
     def _split(self, split: str) -> _SplitWriter:
         if self._tmp is None:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxssl.data.fingerprint import FINGERPRINTS_KEY, held_out_fingerprints
 from jaxssl.data.manifest import MANIFEST_NAME, Manifest, file_checksum, load_manifest
 from jaxssl.data.reader import load_split
-from jaxssl.data.writer import ShardSetWriter
+from jaxssl.data.writer import ShardSetWriter, check_output_dir
 from jaxssl.genome.fasta import Genome
 from jaxssl.homology.chain import ChainIndex, check_chain_genomes, read_chains
 from jaxssl.homology.leakage import HeldOut, LeakageGuard, held_out_of
@@ -270,8 +271,10 @@ def carry_labels(
     if len(set(names)) != len(names):
         raise ValueError(f"target genome names {names} repeat; give distinct --target-names")
     outs = [out_dir / name for name in names]
-    if not overwrite and (taken := [str(p) for p in outs if p.exists()]):
-        raise FileExistsError(f"{taken}: already exist; pass --overwrite to replace them")
+    inputs = [labeled / MANIFEST_NAME, *(t.fasta for t in targets)]
+    inputs += [t.chain for t in targets if t.chain is not None]
+    for out in outs:  # all before the first write; the writer checks each again
+        check_output_dir(out, overwrite=overwrite, sources=inputs)
     ref = _reference(labeled, options.split, reference_fasta)
     log.info(
         "homology: %d %s windows, %d in held-out regions",
@@ -340,7 +343,10 @@ def _write(
         "source_index": f"row of the source window in split {options.split!r} of the labeled set",
         "options": {k: v for k, v in vars(options).items() if k != "threads"},
         "counts": carried.counts,
-        "leakage": carried.leakage,
+        "leakage": {
+            **carried.leakage,
+            FINGERPRINTS_KEY: held_out_fingerprints(ref.labeled, options.split),
+        },
         "source_positives": (labels > 0.5).sum(axis=0).tolist(),
     }
     sources = [ref.labeled / MANIFEST_NAME, ref.fasta, target.fasta]

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxssl.data.fingerprint import FINGERPRINTS_KEY, held_out_fingerprints
 from jaxssl.data.manifest import MANIFEST_NAME, Manifest
-from jaxssl.data.writer import ShardSetWriter
+from jaxssl.data.writer import ShardSetWriter, check_output_dir
 from jaxssl.genome.background import window_stats
 from jaxssl.genome.fasta import Genome
 from jaxssl.homology.carry import is_labeled_reference, reference_fasta_of
@@ -192,8 +193,9 @@ def build_windows(
     reference_fasta = Path(reference_fasta) if reference_fasta is not None else None
     if (count is None) == (stride is None):
         raise ValueError("give one of --count and --stride")
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir}: already exists; pass --overwrite to replace it")
+    check_output_dir(
+        out_dir, overwrite=overwrite, sources=[fasta, *guard_sources(exclude_homologs_of, chains)]
+    )
     L = seq_len
     if L <= 0 or (stride is not None and stride <= 0) or (count or 1) <= 0:
         raise ValueError("--seq-len, --stride and --count must be positive")
@@ -289,6 +291,10 @@ def build_windows(
             **({"held_out_chroms_not_sampled": sorted(held_out_chroms)} if held_out_chroms else {}),
             **guard.summary(),
         }
+        labeled = Path(str(exclude_homologs_of or ""))
+        if exclude_homologs_of and (labeled / MANIFEST_NAME).is_file():
+            # What the guard ran against, by content: the trainer's screening check reads it.
+            metadata["leakage"][FINGERPRINTS_KEY] = held_out_fingerprints(labeled)
         if stats["written"] == 0:
             raise ValueError(
                 f"{fasta}: every window was dropped (over --max-n-frac {max_n_frac}: "
