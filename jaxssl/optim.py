@@ -54,7 +54,8 @@ def param_path(path: Any) -> str:
     return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
 
 
-def _is_frozen(path: str, prefixes: tuple[str, ...]) -> bool:
+def is_frozen(path: str, prefixes: tuple[str, ...]) -> bool:
+    """`path` ("a/b/kernel") lies under one of the `train.freeze` prefixes."""
     return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
@@ -77,7 +78,7 @@ def make_optimizer(
 
     def labels(params: Any) -> Any:
         paths = [param_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
-        unmatched = [p for p in prefixes if not any(_is_frozen(x, (p,)) for x in paths)]
+        unmatched = [p for p in prefixes if not any(is_frozen(x, (p,)) for x in paths)]
         if unmatched:
             raise ValueError(
                 f"config.train.freeze: {unmatched} match no parameter; parameter paths look "
@@ -91,7 +92,7 @@ def make_optimizer(
 
         def label(path: Any, _: Any) -> str:
             key = param_path(path)
-            return "frozen" if is_statistic(key) or _is_frozen(key, prefixes) else "train"
+            return "frozen" if is_statistic(key) or is_frozen(key, prefixes) else "train"
 
         return jax.tree_util.tree_map_with_path(label, params)
 

@@ -9,7 +9,8 @@ every consumer of "the parameters" (evaluation, the best checkpoint, ``init_from
 predict, export) then gets the statistics that belong to them without a second tree to carry.
 They are not trained: the optimizer masks them (``statistic_paths`` -> ``make_optimizer``) and
 the train step writes back the statistics the training-mode forward pass measured
-(``model_statistics`` -> ``with_statistics``).
+(``model_statistics`` -> ``with_statistics``), except under a ``train.freeze`` prefix: a frozen
+layer keeps its statistics as well as its weights.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 
-from jaxssl.optim import param_path
+from jaxssl.optim import is_frozen, param_path
 
 
 class TrainState(struct.PyTreeNode):
@@ -75,13 +76,23 @@ def model_statistics(model: nnx.Module) -> dict[str, Any]:
     return jax.lax.stop_gradient(nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))
 
 
-def with_statistics(params: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with the leaves of ``stats`` (a sub-tree of the same paths) replaced."""
+def with_statistics(
+    params: dict[str, Any],
+    stats: dict[str, Any],
+    frozen: tuple[str, ...] = (),
+    prefix: str = "",
+) -> dict[str, Any]:
+    """``params`` with the leaves of ``stats`` (a sub-tree of the same paths) replaced, except
+    those under a `frozen` prefix (``train.freeze``, full parameter paths)."""
     if not stats:
         return params
     out = dict(params)
     for key, value in stats.items():
-        out[key] = with_statistics(params[key], value) if isinstance(value, dict) else value
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out[key] = with_statistics(params[key], value, frozen, path + "/")
+        elif not is_frozen(path, frozen):
+            out[key] = value
     return out
 
 

@@ -26,7 +26,7 @@ from ml_collections import ConfigDict
 
 from jaxssl.objectives import dino, views
 from jaxssl.objectives.base import Batch
-from jaxssl.optim import learning_rate_schedule
+from jaxssl.optim import frozen_prefixes, learning_rate_schedule
 from jaxssl.train_state import TrainState, merge_model, model_statistics, with_statistics
 
 FINETUNE_FROM = ("teacher", "student")
@@ -168,6 +168,7 @@ class SelfDistill:
         self.graphdef, self.rest, self.tx = graphdef, rest, tx
         self.total_steps = int(config.train.steps)
         self.schedule = learning_rate_schedule(config.train)
+        self.frozen = frozen_prefixes(config.train)  # frozen layers keep their statistics too
 
     # ---- parameters and state -------------------------------------------------------------
 
@@ -337,7 +338,7 @@ class SelfDistill:
         # The student's BatchNorm statistics are what its view measured (the optimizer leaves
         # them alone); the EMA teacher's follow them by the same average as its weights.
         params = with_statistics(
-            optax.apply_updates(state.params, updates), {"model": out["statistics"]}
+            optax.apply_updates(state.params, updates), {"model": out["statistics"]}, self.frozen
         )
         momentum = dino.cosine_momentum(
             state.step, self.total_steps, float(self.s.teacher_momentum)

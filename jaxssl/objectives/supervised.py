@@ -22,7 +22,7 @@ from jaxssl.config import base_config
 from jaxssl.losses import LOSS_TYPES, compute_loss, loss_sums
 from jaxssl.models import build_model
 from jaxssl.objectives.base import Batch
-from jaxssl.optim import learning_rate_schedule, make_optimizer
+from jaxssl.optim import frozen_prefixes, learning_rate_schedule, make_optimizer
 from jaxssl.train_state import (
     TrainState,
     merge_model,
@@ -94,6 +94,7 @@ class Supervised:
         self.noise = config.augment
         self.graphdef, self.rest, self.tx = graphdef, rest, tx
         self.schedule = learning_rate_schedule(config.train)
+        self.frozen = frozen_prefixes(config.train)  # frozen layers keep their statistics too
 
     def init_params(self, params: dict[str, Any], key: jax.Array) -> dict[str, Any]:
         return params  # no heads of its own: the model's parameters are the trained ones
@@ -119,7 +120,7 @@ class Supervised:
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         # BatchNorm statistics get no update from the optimizer: they are what this batch's
         # forward pass measured (nothing for models without BatchNorm).
-        params = with_statistics(optax.apply_updates(state.params, updates), stats)
+        params = with_statistics(optax.apply_updates(state.params, updates), stats, self.frozen)
         metrics = {
             "training_loss": loss,
             "l2_grads": optax.tree.norm(grads),
