@@ -347,6 +347,45 @@ def test_eval_loss_counts_every_real_row_and_ignores_padding():
     np.testing.assert_allclose(part, head, rtol=1e-5)
 
 
+@pytest.mark.parametrize("finetune_from", ["teacher", "student"])
+def test_selection_score_is_the_fine_tuned_networks_masked_nucleotide_loss(finetune_from):
+    """Comparable across steps: it reads the network fine-tuning gets and the fixed key only;
+    the centre and the other network (the moving targets of the training loss) do not enter."""
+    objective, state = tiny_objective(finetune_from=finetune_from)
+    assert objective.eval_loss_name == f"masked_nucleotide_loss_{finetune_from}"
+    halved = jax.tree.map(lambda x: x * 0.5, state.extra["teacher"])  # teacher != student
+    state = state.replace(extra={**state.extra, "teacher": halved})
+    eval_loss = jax.jit(objective.eval_loss)
+    batch = {"tokens": random_tokens((8, 32), seed=3), "mask": jnp.ones(8, bool)}
+    key = jax.random.PRNGKey(9)
+    total, n = eval_loss(state, batch, key)
+    # By hand: the chosen network's masked-nucleotide loss on the fixed-key student view.
+    params = state.extra["teacher"] if finetune_from == "teacher" else state.params
+    student, _ = objective.make_views(key, batch["tokens"])
+    model = nnx.merge(objective.graphdef, nnx.State(params["model"]), objective.rest)
+    seq, _ = model.features(student.inputs_BL, deterministic=True)
+    logits = objective._heads(params)[0](seq)
+    _, _, sums = views.masked_nucleotide_loss(logits, student.targets_BL, student.masked_BL)
+    expected = float(jnp.sum(sums / jnp.maximum(jnp.sum(student.masked_BL, axis=-1), 1)))
+    np.testing.assert_allclose(float(total), expected, rtol=1e-5)
+    assert int(n) == 8
+    moved_centre = {**state.extra, "center": state.extra["center"] + 3.0}
+    other = "params" if finetune_from == "teacher" else "teacher"
+    if other == "params":
+        moved = state.replace(params=jax.tree.map(lambda x: x + 1.0, state.params))
+    else:
+        moved = state.replace(
+            extra={
+                **state.extra,
+                "teacher": jax.tree.map(lambda x: x + 1.0, state.extra["teacher"]),
+            }
+        )
+    for changed in (state.replace(extra=moved_centre), moved):
+        np.testing.assert_allclose(
+            float(eval_loss(changed, batch, key)[0]), float(total), rtol=1e-6
+        )
+
+
 def test_settings_errors_name_the_key():
     config = base_config()
     config.self_distill = {"mask_rat": 0.1}

@@ -88,7 +88,9 @@ def test_pretrain_then_finetune_loads_the_teacher_exactly(motif_data, tmp_path, 
     report = train_lib.train_and_evaluate(config, tmp_path)
     pre = report["stages"][0]
     assert pre["objective"] == "self_distill"
-    assert set(pre["metrics"]) == {"valid"} and np.isfinite(pre["metrics"]["valid"]["mean"]["loss"])
+    assert set(pre["metrics"]) == {"valid"} and np.isfinite(
+        pre["metrics"]["valid"]["mean"]["masked_nucleotide_loss_teacher"]
+    )
     assert splits_read and set(splits_read) == {"valid"}  # never the test split
     jax.effects_barrier()
     assert sum(rows_scored) == N_EVAL  # padded rows excluded, no real row dropped

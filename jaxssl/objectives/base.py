@@ -25,6 +25,9 @@ class Objective(Protocol):
     # True: the stage needs labels, and is selected and tested on the labeled splits' metrics.
     # False (label-free pre-training): selected on -eval_loss over the validation split.
     uses_labels: ClassVar[bool]
+    # What `eval_loss` measures: a label-free stage's validation metric (and selection score,
+    # negated) is reported under this name in report.json.
+    eval_loss_name: str
 
     def init_params(self, params: dict[str, Any], key: jax.Array) -> dict[str, Any]:
         """The trained parameters, from the model's: with heads of the objective's own."""

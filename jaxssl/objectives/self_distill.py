@@ -11,6 +11,13 @@ pre-training data. Every mask and augmentation is drawn inside the compiled step
 
 Settings live in ``config.self_distill`` (see ``default_settings``); fine-tuning loads the
 teacher's or the student's backbone (``config.self_distill.finetune_from``).
+
+Selection ("best"): the masked-nucleotide loss of the network fine-tuning gets (the EMA
+teacher's backbone and masked-nucleotide head by default, the student's with
+``finetune_from=student``) on the validation split, with the masks and noise of one fixed key
+(the trainer's "eval" key). It depends on those parameters only, so scores at different steps
+compare; the training loss does not (its target, the teacher's output, and the centre move).
+report.json names it ``masked_nucleotide_loss_teacher`` (or ``_student``).
 """
 
 from __future__ import annotations
@@ -156,6 +163,7 @@ class SelfDistill:
 
     name = "self_distill"
     uses_labels = False
+    eval_loss_name = "masked_nucleotide_loss_teacher"  # set per stage in __init__
 
     def __init__(
         self,
@@ -169,6 +177,7 @@ class SelfDistill:
         self.total_steps = int(config.train.steps)
         self.schedule = learning_rate_schedule(config.train)
         self.frozen = frozen_prefixes(config.train)  # frozen layers keep their statistics too
+        self.eval_loss_name = f"masked_nucleotide_loss_{self.s.finetune_from}"
 
     # ---- parameters and state -------------------------------------------------------------
 
@@ -368,22 +377,22 @@ class SelfDistill:
         return new_state.replace(extra=extra), metrics
 
     def eval_loss(self, state: TrainState, batch: Batch, key: jax.Array) -> tuple[jax.Array, ...]:
-        """(sum of the per-row loss over real rows, number of real rows) on fixed-key views.
+        """(sum over real rows of each row's masked-nucleotide loss, number of real rows).
 
-        The student runs without dropout and the centre is read, not updated, so the value
-        depends only on the parameters and the key (the trainer passes the same key at every
-        evaluation, making scores comparable across steps).
+        The selection score (module docstring): the network fine-tuning gets (teacher or
+        student, ``finetune_from``) predicts the bases the fixed-key student view hides,
+        dropout off; no teacher target and no centre enter, so the value depends only on those
+        parameters and the key (the same at every evaluation): comparable across steps.
         """
-        student, teacher_BL = self.make_views(key, batch["tokens"])
+        student, _ = self.make_views(key, batch["tokens"])
         real_B = batch["mask"] if "mask" in batch else jnp.ones(batch["tokens"].shape[:1], bool)
-        teacher_logits_BK = self.teacher_logits(state.extra["teacher"], teacher_BL, real_B)
-        out = self.losses(
-            state.params,
-            student,
-            teacher_logits_BK,
-            state.extra["center"],
-            deterministic=True,
-            dropout_key=None,
-            real_B=real_B,
+        params = state.extra["teacher"] if self.s.finetune_from == "teacher" else state.params
+        model = merge_model(self.graphdef, params["model"], self.rest)
+        seq_BLD, _ = model.features(student.inputs_BL, deterministic=True)
+        mlm, _ = self._heads(params)
+        logits_BL4 = mlm(seq_BLD.astype(jnp.float32))
+        _, _, mlm_sum_B = views.masked_nucleotide_loss(
+            logits_BL4, student.targets_BL, student.masked_BL
         )
-        return jnp.sum(jnp.where(real_B, out["loss_B"], 0.0)), jnp.sum(real_B)
+        per_row_B = mlm_sum_B / jnp.maximum(jnp.sum(student.masked_BL, axis=-1), 1)
+        return jnp.sum(jnp.where(real_B, per_row_B, 0.0)), jnp.sum(real_B)

@@ -80,6 +80,7 @@ def add_noise(key: jax.Array, tokens_BL: jax.Array, noise: ConfigDict) -> jax.Ar
 class Supervised:
     name = "supervised"
     uses_labels = True
+    eval_loss_name = "loss"
 
     def __init__(
         self,
