@@ -2,9 +2,10 @@
 
 A lock file names the host and pid of the run that holds the workdir: two runs in one workdir
 interleave `metrics.jsonl` and resume from each other's checkpoints, so the second one must
-stop. A lock left by a run that died (same host, pid gone) is taken over with a message; a
-lock from another host cannot be checked and is refused with the path to delete if the user
-knows that run is gone.
+stop. A lock left by a run that died (same host, pid gone) is taken over with a message, one
+taker at a time (`_take_over_guard`: two runs that both saw the dead owner cannot both
+proceed, nor can one delete the lock the other just took); a lock from another host cannot
+be checked and is refused with the path to delete if the user knows that run is gone.
 
 A run writes `config.json` and `report.json` at the workdir's top, so a workdir must be empty
 or a jaxssl run (`check_workdir`): a run marks its workdir (`RUN_MARKER`, with its seeds) and
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -49,6 +51,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _take_over_guard(directory: Path):
+    """Serialises take-overs of a dead owner's lock: an exclusive `flock` on the workdir itself
+    (no extra file to go stale), released by the kernel if its holder dies."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 class WorkdirLock:
     """`with WorkdirLock(workdir):` holds `<workdir>/run.lock` for the duration of a run."""
 
@@ -78,16 +92,25 @@ class WorkdirLock:
 
     def _take_over_or_refuse(self) -> None:
         try:
-            owner = json.loads(self.path.read_text() or "{}")
+            raw = self.path.read_text()
         except FileNotFoundError:
             return  # released meanwhile: try again
-        except (OSError, json.JSONDecodeError):
+        try:
+            owner = json.loads(raw or "{}")
+        except json.JSONDecodeError:
             owner = {}
         host, pid = owner.get("host"), owner.get("pid")
         if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
-            log.warning("%s: taking over the lock of a run that is gone (pid %s)", self.path, pid)
-            print(f"jaxssl: {self.path}: the run that held it (pid {pid}) is gone; taking over")
-            with contextlib.suppress(FileNotFoundError):
+            with _take_over_guard(self.path.parent):
+                try:
+                    if self.path.read_text() != raw:
+                        return  # another run took it over meanwhile: try again, read its owner
+                except FileNotFoundError:
+                    return
+                log.warning(
+                    "%s: taking over the lock of a run that is gone (pid %s)", self.path, pid
+                )
+                print(f"jaxssl: {self.path}: the run that held it (pid {pid}) is gone; taking over")
                 self.path.unlink()
             return
         where = f"pid {pid} on {host}" if host else "an unknown process"
