@@ -24,9 +24,13 @@ split, on any machine and in any file order. --split-by chrom|hash forces one ru
 Lengths as in from-csv: other lengths than --seq-len (default: the most common length) are
 centre-cropped or N-padded and counted in the manifest; none is dropped. IUPAC codes read as N.
 Refused with file and line: protein or RNA sequences, records without sequence, a --labels
-count that differs from the number of files, labels a loss cannot take. Exact duplicate
-sequences (either strand) across splits are counted (metadata.duplicates); --dedup removes them
-from train.
+count that differs from the number of files, labels a loss cannot take, and contradictory
+duplicates: two records (in one file or two) holding the same sequence, either strand, with
+other labels (both named). Repeats are kept and counted (metadata.input_duplicates): the same
+sequence with the same labels, and a record name seen before (with other labels only when the
+sequences differ: files that number records per file reuse names for different regions).
+Exact duplicate sequences (either strand) across splits are counted (metadata.duplicates);
+--dedup removes them from train.
 """
 
 from __future__ import annotations
@@ -158,6 +162,51 @@ def read_fasta(path: Path) -> Records:
         if not seq:
             raise ValueError(f"{path}: line {line}: record {name!r} has no sequence")
     return out
+
+
+_COMPLEMENT = bytes.maketrans(b"ACGTacgt", b"TGCAtgca")
+
+
+def _label_text(labels) -> str:
+    return "[" + ", ".join("NA" if v != v else f"{v:g}" for v in labels.tolist()) + "]"
+
+
+def check_duplicates(records: list[Records], record_labels: list) -> dict[str, int]:
+    """Repeated sequences (either strand, case-blind) and record names over every --fasta file.
+
+    The same sequence with other labels is refused, naming both records: one sequence cannot
+    be bound and unbound. Everything else is counted (copies beyond the first): same sequence
+    and labels; a name seen before; a name seen before with other labels but another sequence
+    (files that number their records per file, e.g. chr1_22 in both the positive and the
+    negative file, name different regions alike, so a name alone does not make a contradiction).
+    """
+    import numpy as np
+
+    by_seq: dict[bytes, tuple[int, int]] = {}
+    by_name: dict[str, tuple[int, int]] = {}
+    counts = {"same_sequence": 0, "same_name": 0, "same_name_other_labels": 0}
+    for f, (rec, labels) in enumerate(zip(records, record_labels, strict=True)):
+        for i, (name, seq) in enumerate(zip(rec.names, rec.sequences, strict=True)):
+            upper = seq.upper()
+            f0, i0 = by_seq.setdefault(min(upper, upper[::-1].translate(_COMPLEMENT)), (f, i))
+            if (f0, i0) != (f, i):
+                counts["same_sequence"] += 1
+                a, b = record_labels[f0][i0], labels[i]
+                if not np.array_equal(a, b, equal_nan=True):
+                    r0 = records[f0]
+                    raise ValueError(
+                        f"{r0.path}: line {r0.lines[i0]}: record {r0.names[i0]!r} and "
+                        f"{rec.path}: line {rec.lines[i]}: record {name!r} hold the same "
+                        f"sequence (either strand) but are labelled {_label_text(a)} and "
+                        f"{_label_text(b)}; one sequence cannot be both: remove one of them "
+                        "or correct its label"
+                    )
+            f0, i0 = by_name.setdefault(name, (f, i))
+            if (f0, i0) != (f, i):
+                counts["same_name"] += 1
+                if not np.array_equal(record_labels[f0][i0], labels[i], equal_nan=True):
+                    counts["same_name_other_labels"] += 1
+    return counts
 
 
 def chrom_of(name: str) -> str | None:
@@ -375,6 +424,7 @@ def run(args: argparse.Namespace) -> int:
             for rec, label in zip(records, labels, strict=True)
         ]
 
+    duplicates = check_duplicates(records, record_labels)
     chroms = [[chrom_of(n) for n in rec.names] for rec in records]
     split_by = args.split_by
     missing = [
@@ -462,6 +512,8 @@ def run(args: argparse.Namespace) -> int:
         "length_policy": args.length_policy,
         "seq_len_source": "--seq-len" if args.seq_len else "most common length",
         "input_lengths": {str(k): v for k, v in sorted(all_lengths.items())},
+        # Extra copies of a record name / of a sequence (either strand), same labels: kept.
+        "input_duplicates": duplicates,
         **(table_metadata(table, records, record_labels) if table is not None else {}),
         "length_fit": {s: stats[s].as_dict() for s in tokens},
     }
@@ -524,6 +576,13 @@ def run(args: argparse.Namespace) -> int:
             f"labels of {len(task_names)} tasks from {table.path}; missing (NaN, skipped by the "
             f"loss): {m.metadata['missing_labels']}; table rows without a record: "
             f"{m.metadata['table_rows_without_record']}"
+        )
+    if any(duplicates.values()):
+        print(
+            f"repeated records (kept): {duplicates['same_sequence']} with a sequence seen before "
+            f"(either strand, same labels), {duplicates['same_name']} with a name seen before "
+            f"({duplicates['same_name_other_labels']} of them with other labels and another "
+            "sequence)"
         )
     if dup := m.metadata.get("duplicates"):
         print(f"duplicates across splits (exact, either strand): {dup}")

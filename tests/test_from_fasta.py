@@ -82,7 +82,7 @@ def test_hash_split_when_names_carry_no_chromosome(tmp_path, capsys):
     files = []
     for k in range(3):
         recs = {f"seq{k}_{i}": decode(rng.integers(0, 4, 12)) for i in range(40)}
-        recs["chr1_0"] = "ACGTACGTACGT"  # one chromosome-like name is not enough
+        recs["chr1_0"] = "ACGTACGTACG" + "ACG"[k]  # one chromosome-like name is not enough
         files.append(fasta(tmp_path / f"f{k}.fa", recs))
     out = tmp_path / "out"
     argv = ["from-fasta", str(out), "--labels", "0,1,2", "--label-type", "multiclass"]
@@ -161,7 +161,7 @@ def test_ctcf_chipseq_fasta_splits_by_chromosome(tmp_path):
 
 def test_multi_task_label_table_with_missing_labels(tmp_path, capsys):
     a = fasta(tmp_path / "a.fa", {"chr1_1": "ACGTACGTAC", "chr8_1": "CCCCCCCCCC"})
-    b = fasta(tmp_path / "b.fa.gz", {"chr2_1": "GGGGGGGGGG", "chr7_1": "TTTTTTTTTT"}, gz=True)
+    b = fasta(tmp_path / "b.fa.gz", {"chr2_1": "GGGGGGGGGA", "chr7_1": "TTTTTTTTTT"}, gz=True)
     table = tmp_path / "labels.tsv"
     table.write_text(
         "record\tCTCF\tRAD21\n"
@@ -216,3 +216,33 @@ def test_bad_label_tables_are_refused_with_file_and_line(tmp_path, capsys, text,
     assert not (tmp_path / "o").exists()
     assert main([*argv, "--label-table", str(table), "--task-name", "x"]) == 2
     assert "a --label-table names its tasks in its header" in capsys.readouterr().err
+
+
+def test_one_sequence_labelled_both_ways_is_refused_naming_both_records(tmp_path, capsys):
+    pos = fasta(tmp_path / "pos.fa", {"p1": "ACGTACGTAA", "p2": "CCCCGGGGAA"})
+    # n7 is p2's reverse complement (lower case): the same sequence, labelled 0.
+    neg = fasta(tmp_path / "neg.fa", {"n1": "GGGGGGGGGG", "n7": "ttccccgggg"})
+    argv = ["from-fasta", str(tmp_path / "out"), "--fasta", str(pos), "--fasta", str(neg)]
+    assert main([*argv, "--labels", "1,0"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{pos}: line 4: record 'p2' and {neg}: line 4: record 'n7' hold the same" in err
+    assert "labelled [1] and [0]" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_plain_duplicates_are_kept_and_counted(tmp_path, capsys):
+    # a2 repeats a1 (same labels); chr-less names, so records split by hashed name. "r1" is a
+    # name used in both files for different sequences (numbered per file): counted, not refused.
+    pos = fasta(tmp_path / "a.fa", {"a1": "ACGTACGTAA", "a2": "ACGTACGTAA", "r1": "CCCCCCCCAA"})
+    neg = fasta(tmp_path / "b.fa", {"r1": "GGGGGGGGTT", "b2": "TTTTAAAACC"})
+    out = tmp_path / "out"
+    argv = ["from-fasta", str(out), "--fasta", str(pos), "--fasta", str(neg), "--labels", "1,0"]
+    assert main([*argv, "--test-fraction", "0", "--valid-fraction", "0.01"]) == 0
+    m = load_manifest(out)
+    assert m.metadata["input_duplicates"] == {
+        "same_sequence": 1,
+        "same_name": 1,
+        "same_name_other_labels": 1,
+    }
+    assert sum(s["count"] for s in m.splits.values()) == 5  # nothing dropped
+    assert "repeated records (kept): 1 with a sequence seen before" in capsys.readouterr().out
