@@ -127,11 +127,11 @@ def read_fasta(path: Path) -> Records:
     import gzip
 
     from jaxssl.data.tables import read_error
+    from jaxssl.genome.fasta import sniff_fasta
 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such FASTA file (--fasta)")
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
+    gz = sniff_fasta(path)  # not gzip although named .gz, or binary: refused by name
     out = Records(path)
     chunks: list[list[bytes]] = []
     lineno = 0

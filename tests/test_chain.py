@@ -306,3 +306,17 @@ def test_real_chain_checked_against_genome_sizes_and_mapped(shared_data):
     np.testing.assert_array_equal(m.centre[aligned], expected[aligned])
     ws = window_starts(m.centre, m.minus, 200)
     assert ((ws >= 0) & (ws + 200 <= 131738871)).all()
+
+
+def test_gzipped_garbage_is_refused_naming_the_chain_file(tmp_path):
+    path = tmp_path / "ref_to_tgt.chain.gz"
+    path.write_bytes(gzip.compress(bytes(range(256)) * 8))
+    with pytest.raises(ValueError) as err:
+        read_chains(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:2: gzip-compressed data that is not text (byte 128)")
+    assert "not a chain file" in message
+    cut = tmp_path / "cut.chain.gz"  # real gzip, cut short
+    cut.write_bytes(gzip.compress(b"chain 1 a 10 + 0 10 b 10 + 0 10 1\n10\n" * 50)[:-20])
+    with pytest.raises(ValueError, match=rf"^{cut}: corrupt or truncated gzip data"):
+        read_chains(cut)

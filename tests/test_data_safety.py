@@ -28,7 +28,9 @@ from tests.test_data_from_peaks import PEAKS, narrowpeak, tiny_genome
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def tables(d, *, train="ACGTAC,1\nGGGTTT,0\nCCCAAA,1\n", dev="TTTAAA,0\n", test="GGCCAA,1\n"):
+def tables(
+    d, *, train="ACGTAC,1\nGGGTTT,0\nCCCAAA,1\n", dev="TTTAAA,0\n", test="GGCCAA,1\nTGCATG,0\n"
+):
     d.mkdir(parents=True, exist_ok=True)
     (d / "train.csv").write_text("sequence,label\n" + train)
     (d / "dev.csv").write_text("sequence,label\n" + dev)
@@ -84,6 +86,39 @@ def test_overwrite_refuses_a_shard_set_with_extra_files(tmp_path, capsys):
     err = one_line_error(capsys)
     assert "my_analysis.ipynb" in err and "not part of its shard set" in err
     assert (out / "my_analysis.ipynb").exists() and (out / "manifest.json").exists()
+
+
+def test_already_exists_proposes_overwrite_only_where_it_would_work(tmp_path, capsys):
+    inputs = tables(tmp_path / "in")
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["from-csv", str(out), "--input", str(inputs)]) == 2
+    err = one_line_error(capsys)
+    assert "already exists and is not a jaxssl shard set" in err and "notes.txt" in err
+    assert "--overwrite would not replace it either" in err and "pass overwrite" not in err
+    (out / "notes.txt").unlink()
+    (tmp_path / "set").mkdir()
+    assert main(["from-csv", str(tmp_path / "set"), "--input", str(inputs)]) == 2
+    assert "pass overwrite (--overwrite)" in one_line_error(capsys)  # empty: it would work
+
+
+def test_corrupt_shard_hint_never_offers_to_overwrite_another_set(tmp_path):
+    """A set copied elsewhere records the command that wrote the original: the hint says to
+    re-make the damaged copy in its own place, without --overwrite."""
+    inputs = tables(tmp_path / "in")
+    original = tmp_path / "original"
+    assert main(["from-csv", str(original), "--input", str(inputs), "--overwrite"]) == 0
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in original.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    (copy / "train-00000.array_record").write_bytes(b"garbage")
+    with pytest.raises(CorruptShardError) as err:
+        SplitReader(copy, "train")
+    message = str(err.value)
+    assert f"delete {copy}, then run the command recorded in its manifest with {copy}" in message
+    assert str(original) in message and "--overwrite" not in message
 
 
 def test_overwrite_replaces_a_shard_set_and_an_empty_dir(tmp_path, capsys):
@@ -236,7 +271,7 @@ def test_truncated_and_corrupt_shards_name_the_file_and_block(tmp_path, capsys):
     with pytest.raises(CorruptShardError, match=r"train-00000\.array_record: block \d+") as e:
         reader.read_blocks(list(range(reader.num_blocks)))
     assert e.value.block is not None and e.value.path == shard and "\n" not in str(e.value)
-    with pytest.raises(CorruptShardError, match=r"block \d+.*re-create the shard set \(make it\)"):
+    with pytest.raises(CorruptShardError, match=rf"block \d+.*delete {out}, then .*\(make it\)"):
         list(SplitReader(out, "train", random_access=False).iter_blocks())
     shard.write_bytes(good[: len(good) // 2])  # a copy cut short
     with pytest.raises(CorruptShardError, match=r"train-00000\.array_record: shard is truncated"):

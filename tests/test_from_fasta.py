@@ -246,3 +246,13 @@ def test_plain_duplicates_are_kept_and_counted(tmp_path, capsys):
     }
     assert sum(s["count"] for s in m.splits.values()) == 5  # nothing dropped
     assert "repeated records (kept): 1 with a sequence seen before" in capsys.readouterr().out
+
+
+def test_random_bytes_named_fa_gz_are_called_not_gzip(tmp_path, capsys):
+    junk = tmp_path / "pos.fa.gz"
+    junk.write_bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    neg = fasta(tmp_path / "neg.fa", {"n1": "GGGGGGGGGG"})
+    argv = ["from-fasta", str(tmp_path / "o"), "--fasta", str(junk), "--fasta", str(neg)]
+    assert main([*argv, "--labels", "1,0"]) == 2
+    err = capsys.readouterr().err
+    assert f"{junk}: not gzip data although named .gz" in err and "before the first" not in err

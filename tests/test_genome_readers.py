@@ -138,3 +138,15 @@ def test_match_gc_follows_target_histogram():
     assert np.all(np.abs(cand[pick] - 0.72) < 0.05)
     pick, short = match_gc(target, cand[:10], 1.0, rng)  # too few: borrow, then report shortfall
     assert len(pick) == 10 and short == 90
+
+
+def test_random_bytes_are_not_taken_for_fasta(tmp_path):
+    rng = np.random.default_rng(0)
+    named_gz = tmp_path / "genome.fa.gz"
+    named_gz.write_bytes(rng.integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match=rf"^{named_gz}: not gzip data although named \.gz"):
+        Genome(named_gz)
+    plain = tmp_path / "genome.fa"
+    plain.write_bytes(rng.integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match=rf"^{plain}: binary data, not FASTA text"):
+        Genome(plain)

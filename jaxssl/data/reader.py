@@ -70,8 +70,17 @@ class SplitReader:
             self._open(shard, _RANDOM_ACCESS).close()
 
     def _hint(self) -> str:
-        command = self.manifest.command
-        return f"re-create the shard set ({command})" if command else ""
+        """What recovers: this set re-made in its own place. The recorded command may name
+        another output (a copied or moved set), so it is shown without --overwrite and with
+        the instruction to write to this directory; it never offers to replace another set."""
+        here = self.shard_dir
+        command = " ".join(w for w in self.manifest.command.split() if w != "--overwrite")
+        if not command:
+            return f"re-create the shard set {here} with the data_prep command that made it"
+        return (
+            f"re-create the shard set: delete {here}, then run the command recorded in its "
+            f"manifest with {here} as the output directory ({command})"
+        )
 
     def _open(self, shard: int, options: str):
         """Opens one shard and checks that it holds the records the manifest lists."""

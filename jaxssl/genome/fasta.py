@@ -20,6 +20,45 @@ from jaxssl.tokens import BYTE_TO_TOKEN, NUM_BASES, N
 
 # What reading a truncated or corrupt (bgzip) FASTA raises inside pyfaidx / Bio.bgzf.
 _READ_ERRORS = (EOFError, OSError, zlib.error, struct.error)
+GZIP_MAGIC = b"\x1f\x8b"
+_SNIFF_BYTES = 1 << 16
+
+
+def _is_binary(data: bytes) -> bool:
+    """NUL bytes, or many bytes that are neither printable ASCII nor whitespace."""
+    if b"\x00" in data:
+        return True
+    odd = sum(1 for b in data if b < 9 or 13 < b < 32 or b > 126)
+    return odd > max(8, len(data) // 20)
+
+
+def sniff_fasta(path: str | Path) -> bool:
+    """True when ``path`` is gzip-compressed. Refuses, naming the file, what cannot be FASTA:
+    a name ending in .gz whose bytes are not gzip, corrupt gzip data, or binary data where
+    FASTA text ('>name' lines, then sequence) belongs; other format errors are left to the
+    reader, which names the line."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    gz = head[:2] == GZIP_MAGIC
+    if not gz and path.suffix.lower() in (".gz", ".bgz", ".gzip"):
+        raise ValueError(
+            f"{path}: not gzip data although named {path.suffix} (it starts with bytes "
+            f"{head[:4].hex(' ') or 'none'}), so not a gzip FASTA; expected FASTA text, plain "
+            "or gzip-compressed"
+        )
+    if gz:
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
+        except zlib.error as err:
+            raise ValueError(f"{path}: corrupt gzip data ({err}); not a readable FASTA") from None
+    if _is_binary(head):
+        what = "gzip-compressed binary data" if gz else "binary data"
+        raise ValueError(
+            f"{path}: {what}, not FASTA text; expected '>name' header lines then sequence "
+            "(plain or gzip-compressed)"
+        )
+    return gz
 
 
 @dataclass
@@ -70,6 +109,7 @@ class Genome:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such FASTA file")
         self.name = name or _genome_name(self.path)
+        sniff_fasta(self.path)
         fai = Path(str(self.path) + ".fai")
         _check_index(self.path, fai)
         try:

@@ -15,6 +15,7 @@ more than one does and ``multiple`` is off, it is duplicated and not mapped.
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,11 +53,30 @@ class Chain:
 
 
 def _read_lines(path: Path) -> list[str]:
+    """The file's text lines; gzip or binary garbage is refused naming the file."""
     with open(path, "rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gzipped else open
-    with opener(path, "rt") as f:
-        return f.read().split("\n")
+    what = "gzip-compressed data" if gzipped else "data"
+    try:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as err:
+        if isinstance(err, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise
+        raise ValueError(
+            f"{path}: corrupt or truncated gzip data ({err}); not a chain file"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}:{line}: {what} that is not text (byte {err.start}), not a chain file; "
+            "expected UCSC chain text ('chain' header lines, then block lines)"
+        ) from None
+    if "\x00" in text:
+        raise ValueError(f"{path}: binary {what} (NUL bytes), not a chain file")
+    return text.split("\n")
 
 
 def _parse_header(path: Path, lineno: int, line: str) -> tuple:
