@@ -448,3 +448,18 @@ def test_gue_prom_core_all_test_sequences_in_train(shared_data, tmp_path, capsys
     # 43 test rows (42 distinct sequences of 5,916) occur verbatim in train.
     assert dup["test_in_train"] == 43 and dup["valid_in_train"] == 54
     capsys.readouterr()
+
+
+def test_one_class_test_split_is_warned_when_the_set_is_made(tmp_path, capsys):
+    inputs = tables(tmp_path / "in", test="GGCCAA,1\nTGCATG,1\n")
+    out = tmp_path / "set"
+    assert main(["from-csv", str(out), "--input", str(inputs)]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "the test split 'test' holds one class only for" in err
+    assert "label (all positive)" in err
+    warnings = load_manifest(out).metadata["warnings"]
+    assert len(warnings) == 1 and "AUPRC 1.0" in warnings[0]
+    two = tables(tmp_path / "in2")  # both classes in test: nothing to say
+    assert main(["from-csv", str(tmp_path / "set2"), "--input", str(two)]) == 0
+    assert "one class" not in capsys.readouterr().err
+    assert "warnings" not in load_manifest(tmp_path / "set2").metadata
