@@ -54,6 +54,14 @@ NOW_SCHEDULE = [  # benchmarks/gue.py --epochs 40 on 4,904 training sequences, b
     "--config.train.eval_every=19",
     "--config.train.checkpoint_every=19",
 ]
+NOW_TRAIN = [  # configs/gue.py's optimiser settings, spelled out for another config
+    "--config.train.batch_size=128",
+    "--config.train.learning_rate=2e-3",
+    "--config.train.schedule=one_cycle",
+    "--config.train.final_lr_fraction=4e-6",
+    "--config.train.patience=6",
+    "--config.train.selection_metric=mcc",
+]
 OLD_CONFIG = "configs/supervised.py:dilated_resnet"
 OLD_COMMON = ["--config.train.selection_metric=mcc", "--config.augment.max_shift=3"]
 NOW_CONFIG = "configs/gue.py:base"
@@ -69,8 +77,15 @@ CELLS: dict[str, tuple[str, bool, list[str]]] = {
         + OLD_COMMON
         + ["--config.model.hparams.dropout=0.0", "--config.model.hparams.head_dropout=0.0"],
     ),
+    "old_model_now_schedule": (OLD_CONFIG, False, OLD_MODEL + NOW_TRAIN + NOW_SCHEDULE),
     "now": (NOW_CONFIG, False, NOW_SCHEDULE),
     "now_pad101": (NOW_CONFIG, True, NOW_SCHEDULE),
+    "now_pad101_no_rc": (
+        NOW_CONFIG,
+        True,
+        NOW_SCHEDULE
+        + ["--config.augment.reverse_complement=False", "--config.eval.rc_average=False"],
+    ),
     "now_old_schedule": (NOW_CONFIG, False, OLD_SCHEDULE),
     "now_dropout": (
         NOW_CONFIG,

@@ -72,6 +72,23 @@ def test_rc_gate_training_mode_is_strand_symmetric_too():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 
 
+def test_edge_pad_equals_n_padded_input_and_crops_the_features():
+    kwargs = SMALL | {"edge_pad": 16}
+    padded = build_model("rescnn", num_outputs=1, seq_len=70, rngs=nnx.Rngs(0), **kwargs)
+    plain = build_model("rescnn", num_outputs=1, seq_len=102, rngs=nnx.Rngs(0), **SMALL)
+    tokens = _tokens(3, 70, seed=3)
+    n_padded = np.pad(tokens, ((0, 0), (16, 16)), constant_values=4)  # 4 = N
+    np.testing.assert_allclose(
+        np.asarray(padded(jnp.asarray(tokens))), np.asarray(plain(jnp.asarray(n_padded))), atol=1e-6
+    )
+    seq, _ = padded.features(jnp.asarray(tokens))
+    full, _ = plain.features(jnp.asarray(n_padded))
+    assert seq.shape == (3, 70, 16)
+    np.testing.assert_allclose(np.asarray(seq), np.asarray(full)[:, 16:86], atol=1e-6)
+    with pytest.raises(ValueError, match="edge_pad must be >= 0"):
+        build_model("rescnn", num_outputs=1, seq_len=70, rngs=nnx.Rngs(0), edge_pad=-1)
+
+
 def test_other_strand_pairs_each_row_with_its_partner_base_by_base():
     h = jnp.arange(2 * 2 * 3 * 1, dtype=jnp.float32).reshape(4, 3, 1)  # rows f0, f1, r0, r1
     out = np.asarray(other_strand(h))[..., 0]
