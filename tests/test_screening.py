@@ -154,6 +154,30 @@ def test_corpus_counts_as_screened_only_against_the_sets_it_excluded(sets, tmp_p
         check_screened(stage, Source(bad), held, "config.data.extra_train", sets["labeled"])
 
 
+def test_corpus_records_its_excluded_splits_by_content_and_survives_their_move(sets, tmp_path):
+    """`data_prep corpus --exclude SET` names SET's held-out splits by fingerprint, so the
+    corpus stays screened after SET moves; a corpus built without --exclude screens nothing."""
+    rng = np.random.default_rng(5)
+    genome = _fasta(tmp_path / "g.fa", rng.integers(0, 4, (4, 400), dtype=np.uint8))
+    lab = tmp_path / "lab"
+    shutil.copytree(sets["labeled"], lab)
+    screened, plain = tmp_path / "screened", tmp_path / "plain"
+    base = ["--seq-len", "40", "--from", str(genome)]
+    assert data_prep_main(["corpus", str(screened), *base, "--exclude", f"{lab}:test"]) == 0
+    assert data_prep_main(["corpus", str(plain), *base]) == 0
+    recorded = load_manifest(screened).metadata["leakage"][FINGERPRINTS_KEY]
+    assert recorded == {f"{lab.resolve()}:test": split_fingerprint(sets["labeled"], "test")}
+    lab.rename(tmp_path / "moved")  # the checksummed manifest is gone: only content can tell
+    stage = resolved_stages(_config(sets["labeled"], tmp_path, require=True))[0]
+    test_only = run_held_out(sets["labeled"], "", "test")
+    check_screened(stage, Source(screened), test_only, "config.data.extra_train", sets["labeled"])
+    with pytest.raises(ConfigError, match="records no leakage screen"):
+        check_screened(stage, Source(plain), test_only, "config.data.extra_train", sets["labeled"])
+    with pytest.raises(ConfigError, match=r"not screened against this run's valid "):
+        held = run_held_out(sets["labeled"], "valid", "test")
+        check_screened(stage, Source(screened), held, "config.data.extra_train", sets["labeled"])
+
+
 def test_windows_guard_records_what_it_ran_against(sets, tmp_path):
     """An unguarded `data_prep windows` run screens nothing; a guarded one names the labeled
     set's held-out splits by content."""

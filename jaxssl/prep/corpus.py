@@ -8,6 +8,9 @@ content and the held-out sequence, so a window holding one, or inside one, alway
 A test sequence split over two windows is caught in the window holding most of it, and a
 window that holds 100 of its 101 bases is caught too; the test is exact (no hashing).
 Exact duplicates across all sources (either strand) are dropped too, the first one kept.
+The manifest names the held-out shard-set splits by content (``metadata.leakage.
+held_out_fingerprints``, as `data_prep windows` does), so the trainer's screening check
+(``jaxssl.screening``) accepts the corpus wherever those sets are later moved or copied.
 Errors name the `data_prep corpus` flag and path; warnings go to the "jaxssl" logger.
 """
 
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxssl.data.fasta_records import read_fasta
+from jaxssl.data.fingerprint import FINGERPRINTS_KEY, split_fingerprint
 from jaxssl.data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from jaxssl.data.overlap import OverlapIndex
 from jaxssl.data.writer import ShardSetWriter, check_output_dir, sequence_keys
@@ -197,18 +201,26 @@ class Seen:
 # The corpus
 
 
-def _load(spec: str, flag: str, default_splits: list[str] | None) -> Sequences:
-    """A source's (``--from``) or a held-out entry's (``--exclude``: N padding stripped)
-    sequences; a shard set without a split named gets ``default_splits`` (None: all but train)."""
+def _resolve(spec: str, flag: str, default_splits: list[str] | None) -> tuple[str, Path, list[str]]:
+    """``parse_spec`` with a shard set's splits filled in and checked: ``default_splits`` when
+    the entry names none (None: every split but train); a FASTA file has no splits."""
     kind, path, splits = parse_spec(spec, flag)
     if kind == "fasta":
-        return fasta_sequences(path, str(path), strip=flag == "--exclude")
+        return kind, path, []
     if splits is None:
         have = load_manifest(path).splits
         splits = default_splits if default_splits is not None else [s for s in have if s != "train"]
         if default_splits is None and not splits:
             log.warning("--exclude %s: holds nothing out (no split but train)", spec)
     _check_splits(path, splits, flag, spec)
+    return kind, path, splits
+
+
+def _load(kind: str, path: Path, splits: list[str], *, strip_fasta: bool) -> Sequences:
+    """A source's (``--from``) or a held-out entry's (``--exclude``: FASTA N padding stripped)
+    sequences, as resolved by ``_resolve``."""
+    if kind == "fasta":
+        return fasta_sequences(path, str(path), strip=strip_fasta)
     return set_sequences(path, splits, f"{path}:{'+'.join(splits)}")
 
 
@@ -262,10 +274,14 @@ def build_corpus(
             files.append(f)
     check_output_dir(out_dir, overwrite=overwrite, sources=files)
 
-    held_seqs, held_meta = [], []
+    held_seqs, held_meta, held_fingerprints = [], [], {}
     for spec in held_specs:
-        seqs = _load(spec, "--exclude", None)
+        kind, path, splits = _resolve(spec, "--exclude", None)
+        seqs = _load(kind, path, splits, strip_fasta=True)
         held_seqs.append(seqs)
+        # What the screen ran against, by content (jaxssl.screening reads it): the corpus
+        # stays screened against these splits wherever their set is later moved or copied.
+        held_fingerprints |= {f"{path.resolve()}:{s}": split_fingerprint(path, s) for s in splits}
         used = seqs.lengths[seqs.lengths > 0]
         held_meta.append(
             {
@@ -277,7 +293,7 @@ def build_corpus(
     held = OverlapIndex((s.get(i) for s in held_seqs for i in range(len(s))), min_shared=min_shared)
     loaded = []
     for spec in from_specs:
-        loaded.append((spec, _load(spec, "--from", ["train"])))
+        loaded.append((spec, _load(*_resolve(spec, "--from", ["train"]), strip_fasta=False)))
 
     per_source = []
     metadata = {
@@ -356,6 +372,8 @@ def build_corpus(
                 "held_out": [h["source"] for h in held_meta],
                 "dropped": total["dropped_held_out"],
             }
+            if held_fingerprints:  # shard-set entries only: a FASTA file has no splits
+                metadata["leakage"][FINGERPRINTS_KEY] = held_fingerprints
         if total["written"] == 0:
             raise ValueError(
                 f"every window was dropped (over --max-n-frac {max_n_frac}: "
