@@ -147,6 +147,15 @@ def test_cli_errors_are_one_line(run, tmp_path, capsys):
     argv = ["predict", "--model", str(run_dir), "--fasta", str(bad), "--out", str(tmp_path / "o")]
     assert main(argv) == 2
     assert "line 1: sequence before the first '>' header" in capsys.readouterr().err
+    junk = tmp_path / "junk.fa.gz"  # random bytes, named as gzip: said so, as data_prep does
+    junk.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    assert main([*argv[:3], "--fasta", str(junk), *argv[5:]]) == 2
+    err = capsys.readouterr().err
+    assert f"{junk}: not gzip data although named .gz" in err and "before the first" not in err, err
+    binary = tmp_path / "binary.fa"
+    binary.write_bytes(b"\x00\x01\x02" * 100)
+    assert main([*argv[:3], "--fasta", str(binary), *argv[5:]]) == 2
+    assert f"{binary}: binary data, not FASTA text" in capsys.readouterr().err
 
 
 def test_bed_regions_are_model_windows_centred_on_the_region(run, tmp_path):

@@ -26,7 +26,7 @@ from jaxssl.data.tables import (
     read_error,
     read_header,
 )
-from jaxssl.genome.fasta import Genome, resolve_chroms
+from jaxssl.genome.fasta import Genome, resolve_chroms, sniff_fasta
 from jaxssl.genome.intervals import read_intervals
 from jaxssl.tokens import TOKEN_TO_BYTE
 
@@ -69,7 +69,10 @@ def check_dna(seqs: SequenceSet) -> SequenceSet:
 def read_fasta(path: str | Path) -> SequenceSet:
     """All records of a (gzip) FASTA (`jaxssl.data.fasta_records`); the name is the header's
     first word. Duplicate names are kept (rows stay in file order), since paired modes match on
-    names and report them."""
+    names and report them. Random bytes named .gz, corrupt gzip and binary files are named as
+    such first (`sniff_fasta`, as `data_prep` does), not as a FASTA format error."""
+    if Path(path).is_file():  # a missing file: read_fasta_records names it
+        sniff_fasta(path)
     records = read_fasta_records(path)
     return SequenceSet(
         records.names, records.sequences, source=str(records.path), lines=records.lines
