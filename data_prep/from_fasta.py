@@ -38,11 +38,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data_prep.from_csv import add_length_arguments
 from jaxssl.prep.splits import DEFAULT_TEST, DEFAULT_VALID, chrom_set
+
+if TYPE_CHECKING:
+    from jaxssl.data.fasta_records import FastaRecords
 
 # `chr` + a chromosome-like word (1, 2L, X, MT, Un, roman IV) then a separator or the end;
 # Ensembl names only in `N:start-end` form, so that an id such as `1_peak` or `chromatin_1` is
@@ -112,52 +116,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@dataclass
-class Records:
-    """The records of one FASTA file: names (header's first word), raw sequences, header lines."""
-
-    path: Path
-    names: list[str] = field(default_factory=list)
-    sequences: list[bytes] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
-
-
-def read_fasta(path: Path) -> Records:
-    """All records of a (gzip) FASTA, each with the line number of its header for errors."""
-    import gzip
-
-    from jaxssl.data.tables import read_error
+def read_fasta(path: Path) -> FastaRecords:
+    """All records of a (gzip) FASTA (`jaxssl.data.fasta_records`), each with the line of its
+    header for errors; a missing file names --fasta, binary or mis-named gzip data is named as
+    such (`sniff_fasta`), and an empty record is refused (it has no label-worthy sequence)."""
+    from jaxssl.data.fasta_records import read_fasta as read_fasta_records
     from jaxssl.genome.fasta import sniff_fasta
 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such FASTA file (--fasta)")
-    gz = sniff_fasta(path)  # not gzip although named .gz, or binary: refused by name
-    out = Records(path)
-    chunks: list[list[bytes]] = []
-    lineno = 0
-    try:
-        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
-            for lineno, raw in enumerate(f, start=1):  # noqa: B007 - used after the loop
-                line = raw.strip()
-                if line.startswith(b">"):
-                    words = line[1:].decode("utf-8", "replace").split()
-                    out.names.append(words[0] if words else f"record_{len(out.names) + 1}")
-                    out.lines.append(lineno)
-                    chunks.append([])
-                elif line:
-                    if not chunks:
-                        raise ValueError(
-                            f"{path}: line {lineno}: sequence before the first '>' header; "
-                            "expected FASTA ('>name' then sequence lines)"
-                        )
-                    chunks[-1].append(line)
-    except (EOFError, OSError) as err:
-        if isinstance(err, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
-        raise read_error(path, lineno, err) from None
-    out.sequences = [b"".join(c) for c in chunks]
-    if not out.names:
-        raise ValueError(f"{path}: no FASTA records (expected '>name' header lines)")
+    sniff_fasta(path)  # not gzip although named .gz, or binary: refused by name
+    out = read_fasta_records(path)
     for name, seq, line in zip(out.names, out.sequences, out.lines, strict=True):
         if not seq:
             raise ValueError(f"{path}: line {line}: record {name!r} has no sequence")
@@ -171,7 +140,7 @@ def _label_text(labels) -> str:
     return "[" + ", ".join("NA" if v != v else f"{v:g}" for v in labels.tolist()) + "]"
 
 
-def check_duplicates(records: list[Records], record_labels: list) -> dict[str, int]:
+def check_duplicates(records: list[FastaRecords], record_labels: list) -> dict[str, int]:
     """Repeated sequences (either strand, case-blind) and record names over every --fasta file.
 
     The same sequence with other labels is refused, naming both records: one sequence cannot
@@ -329,7 +298,7 @@ def read_label_table(path: Path, name_column: str | None = None) -> LabelTable:
     return LabelTable(path, tasks, rows)
 
 
-def table_labels(table: LabelTable, records: list[Records], label_type: str) -> list:
+def table_labels(table: LabelTable, records: list[FastaRecords], label_type: str) -> list:
     """float32 [n, tasks] labels of every file's records, looked up by name and checked."""
     import numpy as np
 
@@ -362,7 +331,7 @@ def table_labels(table: LabelTable, records: list[Records], label_type: str) -> 
     return out
 
 
-def table_metadata(table: LabelTable, records: list[Records], labels: list) -> dict:
+def table_metadata(table: LabelTable, records: list[FastaRecords], labels: list) -> dict:
     """Where the labels came from, and how many are missing per task."""
     import numpy as np
 
