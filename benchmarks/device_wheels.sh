@@ -90,7 +90,7 @@ build_py=$(find_build_python)
 for name in "${SDIST[@]}"; do
   spec=$(pinned "$name")
   if [[ -z $build_py ]]; then
-    echo "   $spec: skipped (no Python $PYVER here; set BUILD_PYTHON) - optional, see README" >&2
+    echo "   $spec: skipped (no Python $PYVER here; set BUILD_PYTHON) - optional, see docs/devices.md" >&2
     continue
   fi
   if "$build_py" -m pip wheel -q --no-deps -w "$DEST" "$spec" >/tmp/device_wheels_$name.log 2>&1; then

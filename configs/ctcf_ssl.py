@@ -12,7 +12,7 @@ labels ignored (peak and matched background windows of the training chromosomes;
 and test chr8, chr9 are never read), ``finetune`` trains on the labels from the pre-trained
 backbone, and ``scratch`` is the supervised control: the same deepbind from scratch on the
 same labels. Every stage runs once per seed (0, 1, 2). Step counts are sized for a shared
-2-core CPU (see README); the text after ':' picks another backbone.
+2-core CPU (docs/results/variant_effects.md); the text after ':' picks another backbone.
 """
 
 from configs.self_distill import get_config as self_distill_config
@@ -25,7 +25,8 @@ def get_config(model: str | None = None):
     config.train.patience = 4
     config.train.progress_bar = False
     config.pretrain.data.extra_train = "runs/ve/shards:train"
-    # The recipe of the README figures, pinned here (the quick self_distill default is smaller).
+    # The recipe of docs/results/variant_effects.md's figures, pinned here (the quick
+    # self_distill default is smaller).
     config.train.batch_size = 128
     config.pretrain.train.steps = 3000
     config.pretrain.train.warmup_steps = 200

@@ -86,7 +86,8 @@ def get_config(arg: str | None = None) -> ConfigDict:
         )
         student = {
             # 1 pseudo-labeled row for 3 real ones: halving the real rows per step (@1.0)
-            # cost the rare TF as much as the pseudo-labels could add (README, Noisy Student).
+            # cost the rare TF as much as the pseudo-labels could add
+            # (docs/results/noisy_student.md).
             "data": {"extra_train": f"stage:teacher_{g}@0.333"},
             "augment": dict(noise),
             "train": {"steps": 400},

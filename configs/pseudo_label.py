@@ -32,7 +32,7 @@ default toy world; at that budget no stage learns the rare TF (SPI1 test AUPRC ~
 base rate 0.046). It takes thousands of steps: supervised alone reaches 0.17 with 4000 steps
 and 0.46 with 8000, pre-train 4000 + fine-tune 4000 reaches 0.33, i.e. on the toy world the
 pseudo-labels do not help the rare TF (they are homologs of the same few regions with a
-weaker motif signal; see the homology notes in README). Raise the steps for real data, e.g.
+weaker motif signal; see docs/results/label_budget.md). Raise the steps for real data, e.g.
 --config.supervised.train.steps=8000 --config.pretrain.train.steps=8000.
 """
 

@@ -35,8 +35,8 @@ shorter fine-tune ends before it leaves that plateau (the earlier default, 200 s
 
 This default is the quick one: a narrow ``dilated_resnet`` (64 channels, 4 blocks, 79k
 parameters), batch 64, 400 pre-training steps (peak learning rate 1e-3), so that the whole
-run (three seeds, with the control) finishes in minutes on a laptop CPU; the figures in README
-give its wall time. It shows the method end to end, not its effect at scale:
+run (three seeds, with the control) finishes in minutes on a laptop CPU (its figures:
+docs/results/self_distillation.md). It shows the method end to end, not its effect at scale:
 ``configs/self_distill_long.py`` is the full-width recipe (hours on a CPU).
 """
 

@@ -123,7 +123,7 @@ def base_config(model_name: str = "deepbind") -> ConfigDict:
     c.augment.translocation_max_shift = 20
 
     c.eval = ConfigDict()
-    c.eval.batch_size = 256  # global; larger batches spill the CPU caches (see README)
+    c.eval.batch_size = 256  # global; larger batches spill the CPU caches (docs/performance.md)
     c.eval.rc_average = True
 
     # Teacher pseudo-labeling stages (objective "teacher_label"); see jaxssl/pseudo_labels.py.
