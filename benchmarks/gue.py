@@ -209,10 +209,10 @@ def _pm(values: list[float]) -> str:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| task | seeds | test MCC ×100 at 0.5 | seed ensemble | at dev threshold | params "
-        "| seq/s | wall time, all seeds | DNABERT-2 (1 run) "
+        "| task | strand | seeds | test MCC ×100 at 0.5 | seed ensemble | at dev threshold "
+        "| params | seq/s | wall time, all seeds | DNABERT-2 (1 run) "
         "| DNABERT-2 / Caduceus-ps / HyenaDNA (multi-seed means) | k-mer floor |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         multi = r["published_multi_seed"]
@@ -223,14 +223,52 @@ def markdown(rows: list[dict]) -> str:
         ens_text = f"{ens['test']['mcc']:.2f} ({ens['members']} members)" if ens else "–"
         kmer = r.get("kmer_floor")
         kmer_text = f"{kmer['test_mcc']:.2f}" if kmer else "–"
+        probe = r.get("strand_dev_mcc") or {}
+        strand = r.get("strand", "symmetric")
+        if probe:  # chosen on the first seed's dev MCC
+            strand += " (dev " + " / ".join(f"{m[:3]} {v:.1f}" for m, v in probe.items()) + ")"
         lines.append(
-            f"| {r['task']} | {r['seeds']} | {_pm(r['test_mcc'])} | {ens_text} | "
+            f"| {r['task']} | {strand} | {r['seeds']} | {_pm(r['test_mcc'])} | {ens_text} | "
             f"{_pm(r['test_mcc_dev_threshold'])} | {r['parameters'] / 1e3:.0f}k | "
             f"{r['train_seq_per_s']:.0f} | {minutes} min {seconds:02d} s | "
             f"{'–' if ref is None else f'{ref:.2f}'} | {multi_text} | "
             f"{kmer_text} |"
         )
     return "\n".join(lines)
+
+
+# How a task treats the two strands: "symmetric" (unstranded windows, e.g. ChIP peaks):
+# random reverse complement in training, both strands averaged at evaluation; "oriented"
+# (sequences given on a feature's strand, e.g. promoters around a TSS): neither.
+STRAND_FLAGS = {
+    "symmetric": [],
+    "oriented": ["--config.augment.reverse_complement=False", "--config.eval.rc_average=False"],
+}
+
+
+def train_task(
+    args: argparse.Namespace, workdir: Path, shards: Path, seeds: list[int], flags: list[str]
+) -> dict:
+    """Trains the seeds not yet finished in `workdir`; returns its timing record."""
+    timing = workdir / "timing.json"
+    before = finished_seeds(workdir, seeds)
+    started = time.perf_counter()
+    run([sys.executable, "-m", "jaxssl.main", f"--config=configs/gue.py:{args.size}",
+         f"--workdir={workdir}", f"--config.data.path={shards}",
+         f"--config.seeds={','.join(map(str, seeds))}",
+         f"--config.train.batch_size={args.batch_size}",
+         "--config.train.progress_bar=False", *flags, *args.extra])  # fmt: skip
+    wall = time.perf_counter() - started
+    # Wall time over every invocation that trained seeds of this task (reuses add none).
+    record = json.loads(timing.read_text()) if timing.exists() else {"wall_seconds": 0.0}
+    trained = finished_seeds(workdir, seeds) - before
+    if trained:
+        record = {
+            "wall_seconds": record["wall_seconds"] + wall,
+            "seeds": sorted(set(record.get("seeds", [])) | trained | before),
+        }
+        timing.write_text(json.dumps(record))
+    return record
 
 
 def main() -> None:
@@ -249,6 +287,13 @@ def main() -> None:
         "--min-steps", type=int, default=0, help="at least this many steps (small train splits)"
     )
     parser.add_argument("--run-name", default="", help="suffix of each task's run directory")
+    parser.add_argument(
+        "--strand",
+        choices=["dev", *STRAND_FLAGS],
+        default="dev",
+        help="symmetric (RC augmentation and averaging), oriented (neither), or dev: both on "
+        "the first seed, the better dev MCC for every seed (ties: symmetric)",
+    )
     parser.add_argument("extra", nargs="*", help="more --config.* flags (after --)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -260,30 +305,31 @@ def main() -> None:
         shards = args.workdir / "shards" / name
         convert(task_dir, shards)
         flags, _ = schedule_flags(shards, args.epochs, args.batch_size, args.min_steps)
-        workdir = args.workdir / f"{args.size}_{name}{args.run_name}"
-        timing = workdir / "timing.json"
-        before = finished_seeds(workdir, seeds)
-        started = time.perf_counter()
-        run([sys.executable, "-m", "jaxssl.main", f"--config=configs/gue.py:{args.size}",
-             f"--workdir={workdir}", f"--config.data.path={shards}",
-             f"--config.seeds={','.join(map(str, seeds))}",
-             f"--config.train.batch_size={args.batch_size}",
-             "--config.train.progress_bar=False", *flags, *args.extra])  # fmt: skip
-        wall = time.perf_counter() - started
-        # Wall time over every invocation that trained seeds of this task (reuses add none).
-        record = json.loads(timing.read_text()) if timing.exists() else {"wall_seconds": 0.0}
-        trained = finished_seeds(workdir, seeds) - before
-        if trained:
-            record = {
-                "wall_seconds": record["wall_seconds"] + wall,
-                "seeds": sorted(set(record.get("seeds", [])) | trained | before),
-            }
-            timing.write_text(json.dumps(record))
+        base = f"{args.size}_{name}{args.run_name}"
+        probe, probe_wall = {}, {}  # strand mode -> dev MCC x100 of the first seed, wall s
+        if args.strand == "dev":  # both modes on the first seed; the better on dev goes on
+            for mode, mode_flags in STRAND_FLAGS.items():
+                probe_dir = args.workdir / f"{base}_{mode}"
+                record = train_task(args, probe_dir, shards, seeds[:1], flags + mode_flags)
+                stage = seed_results(probe_dir, seeds[:1])[0]
+                probe[mode] = 100 * stage["metrics"]["valid"]["mean"]["mcc"]
+                probe_wall[mode] = record["wall_seconds"]
+            mode = max(probe, key=lambda m: (probe[m], m == "symmetric"))
+        else:
+            mode = args.strand
+        workdir = args.workdir / f"{base}_{mode}"
+        record = train_task(args, workdir, shards, seeds, flags + STRAND_FLAGS[mode])
         stages = seed_results(workdir, seeds)
         ensemble = ensemble_metrics(workdir, shards, seeds) if len(seeds) > 1 else None
         kmer = None if args.no_kmer else kmer_metrics(shards)
+        row = summarize(name, stages, record["wall_seconds"], args.batch_size, ensemble, kmer)
         rows.append(
-            summarize(name, stages, record["wall_seconds"], args.batch_size, ensemble, kmer)
+            row
+            | {
+                "strand": mode,
+                "strand_dev_mcc": probe,  # the rejected mode's run is extra cost:
+                "probe_wall_seconds": sum(w for m, w in probe_wall.items() if m != mode),
+            }
         )
     table = markdown(rows)
     print(f"\nrescnn:{args.size}, {args.epochs:g} epochs, seeds {args.seeds}\n")

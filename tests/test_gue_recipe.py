@@ -189,6 +189,11 @@ def test_gue_benchmark_all_runs_every_task_with_ensemble_and_floor(tmp_path):
     assert sorted(rows) == ["task_a", "task_b"]
     for row in rows.values():
         assert row["seeds"] == 2 and len(row["test_mcc"]) == 2
+        # The strand mode was chosen on the first seed's dev MCC, both modes tried.
+        assert sorted(row["strand_dev_mcc"]) == ["oriented", "symmetric"]
+        best = max(row["strand_dev_mcc"].values())
+        assert row["strand_dev_mcc"][row["strand"]] == best
+        assert (out / f"tiny_{row['task']}_{row['strand']}" / "seed_1").is_dir()
         assert row["ensemble"]["members"] == 2
         assert -100 <= row["ensemble"]["test"]["mcc"] <= 100
         assert row["kmer_floor"]["test_mcc"] > 50  # the planted word is easy for k-mers
