@@ -6,12 +6,12 @@ same sequences has the same fingerprint, another sequence gives another. New man
 it per split (``content``); older ones are read once and hashed here.
 
 Screening: a source's manifest says which held-out splits its leakage guard ran against
-(``metadata.leakage.held_out_fingerprints``, written by `data_prep windows`, `homology` and the
-labeled pool), and the trainer compares those with its own run's validation and test splits
-(``jaxssl.screening``). A guard that ran against nothing (``{'guard': 'none'}``) names no
-fingerprint and so screens nothing. Sets made before fingerprints were recorded (and
-`data_prep corpus` sets) stand for the held-out splits their guard read when the manifest it
-checksummed is unchanged.
+(``metadata.leakage.held_out_fingerprints``, written by `data_prep windows`, `corpus`,
+`homology` and the labeled pool), and the trainer compares those with its own run's validation
+and test splits (``jaxssl.screening``). A guard that ran against nothing (``{'guard': 'none'}``)
+names no fingerprint and so screens nothing. Sets made before fingerprints were recorded (and
+`data_prep corpus` sets made before d107b0d) stand for the held-out splits their guard read
+when the manifest it checksummed is unchanged.
 """
 
 from __future__ import annotations
