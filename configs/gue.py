@@ -35,7 +35,7 @@ def get_config(size: str | None = None):
     for key, value in SIZES[size].items():
         config.model.hparams[key] = value
     # Chosen on the dev splits of prom_core_tata and tf2 (mean dev MCC 62.9 vs 60.1 for
-    # mean pooling with BatchNorm; see README): max beside mean pooling, LayerNorm.
+    # mean pooling with BatchNorm; see docs/results/gue.md): max beside mean pooling, LayerNorm.
     config.model.hparams.pool = "mean_max"
     config.model.hparams.norm = "layer"
     config.stages = "gue"
