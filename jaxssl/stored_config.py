@@ -5,7 +5,9 @@ data: otherwise a run killed at step 40 and restarted with another `data.path` w
 silently on other data, and a finished stage would be reused after a flag changed. The stored
 record is the stage's resolved config (minus settings that do not change results), the
 fingerprints of the shard sets it reads, and a hash of the records of the stages it builds on,
-so a changed upstream stage invalidates its dependents too.
+so a changed upstream stage invalidates its dependents too. It also stores the objective's
+VERSION: a stage trained by an older loss or best-checkpoint selection is stale although every
+setting matches (those changes add no setting, or add one at a default that is ignored below).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from ml_collections import ConfigDict
 
 from jaxssl.config import base_config
 from jaxssl.errors import StaleStageError
+from jaxssl.objectives import objective_version
 from jaxssl.report import write_json_atomic
 
 STORED_CONFIG_FILE = "stage_config.json"
+VERSION_KEY = "objective_version"  # a record's objective VERSION (absent for a stage job)
+UNVERSIONED = 1  # the version a record without one was made by (before versions were stored)
 
 # Settings that change how a run is shown, saved or checked, never its results.
 IGNORED_KEYS = frozenset(
@@ -82,7 +87,11 @@ def stage_record(
         if k not in IGNORED_KEYS and k != "stage_name"
     }
     data = dict(sorted((canonical_paths(k), v) for k, v in data_fingerprints.items()))
-    return {"config": settings, "data": data, "upstream": upstream}
+    record = {"config": settings, "data": data, "upstream": upstream}
+    version = objective_version(str(stage.objective))
+    if version is not None:
+        record[VERSION_KEY] = version
+    return record
 
 
 def default_settings() -> dict[str, Any]:
@@ -94,14 +103,19 @@ def without_added_defaults(current: dict, stored: dict, defaults: dict[str, Any]
     """``current`` minus the settings the stored record predates that are at their defaults.
 
     A setting added to jaxssl after a stage ran (e.g. a new augmentation, off by default)
-    does not change what that stage did, so it must not make the stage stale.
+    does not change what that stage did, so it must not make the stage stale. Likewise the
+    objective version, when the record predates versions and the objective is still at version
+    1 (the stored record is then kept as written, so its hash and its dependents' stay valid).
     """
     config = {
         k: v
         for k, v in current["config"].items()
         if k in stored.get("config", {}) or k not in defaults or v != defaults[k]
     }
-    return {**current, "config": config}
+    out = {**current, "config": config}
+    if VERSION_KEY not in stored and current.get(VERSION_KEY) == UNVERSIONED:
+        del out[VERSION_KEY]
+    return out
 
 
 def canonical_record(record: dict) -> dict:
@@ -132,6 +146,14 @@ def write_record(stage_dir: Path, record: dict) -> None:
 def differences(stored: dict, current: dict, limit: int = 8) -> list[str]:
     """'key: stored A, now B' for every setting, data set or upstream stage that differs."""
     lines = []
+    old_version, new_version = stored.get(VERSION_KEY), current.get(VERSION_KEY)
+    if old_version != new_version:
+        objective = current.get("config", {}).get("objective", "?")
+        lines.append(
+            f"objective {objective!r} version: stored "
+            f"{old_version if old_version is not None else 'none (made before versions)'}, "
+            f"now {new_version} (its loss or its choice of best checkpoint changed)"
+        )
     for section, label in (("config", "config."), ("data", "data "), ("upstream", "stage ")):
         old, new = stored.get(section, {}), current.get(section, {})
         for key in sorted(set(old) | set(new)):

@@ -10,7 +10,7 @@ from jaxssl.objectives.base import Objective
 from jaxssl.objectives.self_distill import SelfDistill
 from jaxssl.objectives.supervised import Supervised
 
-__all__ = ["Objective", "available_objectives", "get_objective"]
+__all__ = ["Objective", "available_objectives", "get_objective", "objective_version"]
 
 _REGISTRY: dict[str, type[Objective]] = {cls.name: cls for cls in (Supervised, SelfDistill)}
 
@@ -24,3 +24,9 @@ def get_objective(name: str) -> type[Objective]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown objective {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
+
+
+def objective_version(name: str) -> int | None:
+    """The VERSION of the objective `name`; None for a stage job (it trains nothing)."""
+    cls = _REGISTRY.get(name)
+    return None if cls is None else int(cls.VERSION)

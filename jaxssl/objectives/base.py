@@ -17,11 +17,16 @@ class Objective(Protocol):
     ``train_step`` and ``eval_loss`` must be pure (the trainer jits them with shardings; the
     train step's state is donated); the step returns the new state and a flat dict of scalar
     measurements. An objective is built per stage as ``cls(stage_config, graphdef, rest, tx)``;
-    ``name`` and ``uses_labels`` are class attributes, so the trainer can read them from the
-    registered class before building it.
+    ``name``, ``uses_labels`` and ``VERSION`` are class attributes, so the trainer can read them
+    from the registered class before building it.
     """
 
     name: ClassVar[str]
+    # What the objective optimises and how it picks its best checkpoint, as one integer: bump
+    # it with any such change. Each stage's record (stage_config.json) stores it, so a stage
+    # trained by another version is refused like a changed config; a record from before
+    # versions were stored counts as version 1.
+    VERSION: ClassVar[int]
     # True: the stage needs labels, and is selected and tested on the labeled splits' metrics.
     # False (label-free pre-training): selected on -eval_loss over the validation split.
     uses_labels: ClassVar[bool]

@@ -18,6 +18,12 @@ teacher's backbone and masked-nucleotide head by default, the student's with
 (the trainer's "eval" key). It depends on those parameters only, so scores at different steps
 compare; the training loss does not (its target, the teacher's output, and the centre move).
 report.json names it ``masked_nucleotide_loss_teacher`` (or ``_student``).
+
+``SelfDistill.VERSION`` (stored in each stage's record; a stage of another version is stale):
+1 the first objective (6b77fcc); 2 pooled features standardised over the batch and both views
+on one strand (9a46dc7: what it optimises); 3 best/ chosen by the fixed-mask validation
+masked-nucleotide loss (9051d27: which checkpoint it keeps). A record without a version
+counts as 1, so pre-training made before these fixes is retrained, not reused.
 """
 
 from __future__ import annotations
@@ -162,6 +168,7 @@ class SelfDistill:
     """Masked-nucleotide + DINO self-distillation; params = {model, mlm_head, projector}."""
 
     name = "self_distill"
+    VERSION = 3  # see the module docstring: bump when the loss or the selection changes
     uses_labels = False
     eval_loss_name = "masked_nucleotide_loss_teacher"  # set per stage in __init__
 

@@ -79,6 +79,7 @@ def add_noise(key: jax.Array, tokens_BL: jax.Array, noise: ConfigDict) -> jax.Ar
 
 class Supervised:
     name = "supervised"
+    VERSION = 1  # unchanged since versions were recorded: records without one are this
     uses_labels = True
     eval_loss_name = "loss"
 
