@@ -65,6 +65,7 @@ NOW_TRAIN = [  # configs/gue.py's optimiser settings, spelled out for another co
 OLD_CONFIG = "configs/supervised.py:dilated_resnet"
 OLD_COMMON = ["--config.train.selection_metric=mcc", "--config.augment.max_shift=3"]
 NOW_CONFIG = "configs/gue.py:base"
+UNPADDED = ["--config.model.hparams.edge_pad=0"]  # the recipe as it was (now pads in-model)
 # name -> (config, padded to 101 bp?, overrides)
 CELLS: dict[str, tuple[str, bool, list[str]]] = {
     "old": (OLD_CONFIG, True, OLD_MODEL + OLD_SCHEDULE + OLD_COMMON),
@@ -78,25 +79,28 @@ CELLS: dict[str, tuple[str, bool, list[str]]] = {
         + ["--config.model.hparams.dropout=0.0", "--config.model.hparams.head_dropout=0.0"],
     ),
     "old_model_now_schedule": (OLD_CONFIG, False, OLD_MODEL + NOW_TRAIN + NOW_SCHEDULE),
-    "now": (NOW_CONFIG, False, NOW_SCHEDULE),
-    "now_pad101": (NOW_CONFIG, True, NOW_SCHEDULE),
+    "now": (NOW_CONFIG, False, NOW_SCHEDULE + UNPADDED),
+    "now_pad101": (NOW_CONFIG, True, NOW_SCHEDULE + UNPADDED),
     "now_pad101_no_rc": (
         NOW_CONFIG,
         True,
         NOW_SCHEDULE
+        + UNPADDED
         + ["--config.augment.reverse_complement=False", "--config.eval.rc_average=False"],
     ),
-    "now_old_schedule": (NOW_CONFIG, False, OLD_SCHEDULE),
+    "now_old_schedule": (NOW_CONFIG, False, OLD_SCHEDULE + UNPADDED),
     "now_dropout": (
         NOW_CONFIG,
         False,
         NOW_SCHEDULE
+        + UNPADDED
         + ["--config.model.hparams.dropout=0.1", "--config.model.hparams.head_dropout=0.3"],
     ),
     "now_no_rc": (
         NOW_CONFIG,
         False,
         NOW_SCHEDULE
+        + UNPADDED
         + ["--config.augment.reverse_complement=False", "--config.eval.rc_average=False"],
     ),
     "old_no_rc": (
