@@ -65,9 +65,11 @@ def all_tasks(gue: Path) -> list[Path]:
     return found
 
 
-def convert(task_dir: Path, shards: Path) -> None:
+def convert(task_dir: Path, shards: Path, extra: tuple[str, ...] = ()) -> None:
+    """`data_prep from-csv` once per shard set (`extra`: more flags, e.g. --seq-len 101)."""
     if not (shards / "manifest.json").exists():
-        run([sys.executable, "-m", "data_prep", "from-csv", str(shards), "--input", str(task_dir)])
+        run([sys.executable, "-m", "data_prep", "from-csv", str(shards), "--input", str(task_dir),
+             *extra])  # fmt: skip
 
 
 def schedule_flags(

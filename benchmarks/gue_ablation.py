@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from gue import convert  # the GUE conversion
+from gue_supervised import run  # prints each command, then runs it from the repo root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,9 +117,7 @@ CELLS: dict[str, tuple[str, bool, list[str]]] = {
 
 def shards(workdir: Path, task_dir: Path, padded: bool) -> Path:
     out = workdir / "shards" / (task_dir.name + ("_pad101" if padded else ""))
-    if not (out / "manifest.json").exists():
-        cmd = [sys.executable, "-m", "data_prep", "from-csv", str(out), "--input", str(task_dir)]
-        subprocess.run(cmd + (["--seq-len", "101"] if padded else []), cwd=REPO, check=True)
+    convert(task_dir, out, ("--seq-len", "101") if padded else ())
     return out
 
 
@@ -126,13 +125,11 @@ def run_cell(workdir: Path, task_dir: Path, name: str, seeds: str) -> Path:
     config, padded, overrides = CELLS[name]
     out = workdir / name
     if not (out / "report.json").exists():
-        cmd = [
+        run([
             sys.executable, "-m", "jaxssl.main", f"--config={config}", f"--workdir={out}",
             f"--config.data.path={shards(workdir, task_dir, padded)}", f"--config.seeds={seeds}",
             "--config.train.progress_bar=False", *overrides,
-        ]  # fmt: skip
-        print("$", " ".join(cmd), flush=True)
-        subprocess.run(cmd, cwd=REPO, check=True)
+        ])  # fmt: skip
     return out
 
 

@@ -279,18 +279,13 @@ def initial_params(
     """
     if not stage.init_from:
         return params
-    if stage.init_from == "prev":
-        if prev_dir is None:
+    source = init_dir(stage, prev_dir, workdir)
+    if source is None:
+        if stage.init_from == "prev":
             raise ValueError(
                 f"stage {stage.stage_name!r}: init_from='prev' but it is the first stage"
             )
-        source = prev_dir
-    elif str(stage.init_from).startswith("stage:"):
-        if workdir is None:
-            raise ValueError(f"init_from={stage.init_from!r} names a stage: needs the workdir")
-        source = workdir / str(stage.init_from).removeprefix("stage:")
-    else:
-        source = Path(stage.init_from)
+        raise ValueError(f"init_from={stage.init_from!r} names a stage: needs the workdir")
     source_spec = read_model_spec(source)
     exclude = tuple(p.strip() for p in str(stage.init_exclude).split(",") if p.strip())
     ignore = ("num_outputs", "task_names") if exclude else ()
