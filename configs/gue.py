@@ -14,13 +14,14 @@ every hyperparameter stays overridable (``--config.model.hparams.norm=batch``,
 ``...pool=mean``, ``...gated=True``, ``...squeeze_excitation=True``).
 
 Recipe: AdamW 2e-3 (weight decay 0.01) with a one-cycle schedule (30 % rise), batch 128,
-random reverse complement and shifts of up to 3 bases, evaluation averaged over both strands,
-checkpoint chosen on the dev split's MCC, evaluated every 125 steps, early stopping after 6
-evaluations without a better dev MCC, never before the warm-up ends (``train.min_steps``).
-``train.steps`` defaults to 2,000 (about 8 epochs of tf0's 32,378 sequences);
-``benchmarks/gue.py --epochs N`` sets it (and the warm-up) from the size of each task's train
-split. The report gives test MCC at 0.5 (``mcc``) and at the
-threshold chosen on the dev split (``mcc_dev_threshold``; computed on dev only).
+random reverse complement (no shifts: they drop end bases of a fixed window), evaluation
+averaged over both strands, checkpoint chosen on the dev split's MCC, evaluated every 125
+steps, early stopping after 6 evaluations without a better dev MCC, never before the warm-up
+ends (``train.min_steps``). ``train.steps`` defaults to 2,000 (about 8 epochs of tf0's 32,378
+sequences); ``benchmarks/gue.py`` sets it (and the warm-up) from the size of each task's train
+split: 8 epochs (``--epochs``), at least 1,560 steps (``--min-steps``). The report gives test
+MCC at 0.5 (``mcc``) and at the threshold chosen on the dev split (``mcc_dev_threshold``;
+computed on dev only).
 """
 
 from jaxssl.config import base_config, with_stage_slots
@@ -57,11 +58,11 @@ def get_config(size: str | None = None):
     config.train.log_every = 25
 
     config.augment.reverse_complement = True
-    # Shifts drop up to 3 bases at a window's ends: on prom_core_tata that is the whole gap to
-    # DNABERT-2 (dev MCC 64.4 with it, ~80 without it or with the windows N-padded in the shard
-    # set), prom_core_all dev 61.4 -> 64.8 without it (one seed; docs/results/gue_recipe.md).
-    # Kept until the TF tasks are measured without it.
-    config.augment.max_shift = 3
+    # No shifts: a GUE window is the labelled object, and a shift drops up to max_shift bases at
+    # its ends (the fill is N). On prom_core_tata that was the whole gap to DNABERT-2 (dev MCC
+    # 64.4 with shifts of 3, ~80 without them or with N-padded shards); prom_core_all dev
+    # 61.4 -> 64.8 (docs/results/gue_recipe.md). Rule: fixed windows, no shifts.
+    config.augment.max_shift = 0
     config.augment.substitution_rate = 0.0
 
     config.eval.rc_average = True

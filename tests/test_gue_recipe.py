@@ -3,6 +3,7 @@ and `benchmarks/gue.py --all` end to end on two tiny synthetic tasks."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -178,7 +179,8 @@ def test_gue_benchmark_all_runs_every_task_with_ensemble_and_floor(tmp_path):
     out = tmp_path / "bench"
     cmd = [
         sys.executable, "benchmarks/gue.py", "--workdir", str(out), "--all", "--gue", str(gue),
-        "--seeds", "0,1", "--size", "tiny", "--epochs", "2", "--batch-size", "32", "--",
+        "--seeds", "0,1", "--size", "tiny", "--epochs", "2", "--min-steps", "0",
+        "--batch-size", "32", "--strand", "dev", "--",
         "--config.model.hparams.channels=8", "--config.model.hparams.dilations=1,2",
         "--config.eval.batch_size=64",
     ]  # fmt: skip
@@ -199,3 +201,30 @@ def test_gue_benchmark_all_runs_every_task_with_ensemble_and_floor(tmp_path):
         assert row["kmer_floor"]["test_mcc"] > 50  # the planted word is easy for k-mers
     table = (out / "gue_benchmark.md").read_text()
     assert "seed ensemble" in table and "task_a" in table and "k-mer floor" in table
+
+
+def _gue_benchmark():
+    sys.path.insert(0, str(REPO / "benchmarks"))  # as when run as a script: its sibling modules
+    spec = importlib.util.spec_from_file_location("gue_benchmark", REPO / "benchmarks/gue.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_schedule_is_eight_epochs_with_a_step_floor_for_small_splits(tmp_path):
+    bench = _gue_benchmark()
+    for name, count in (("small", 4904), ("large", 47356)):
+        (tmp_path / name).mkdir()
+        manifest = {"splits": {"train": {"count": count}}}
+        (tmp_path / name / "manifest.json").write_text(json.dumps(manifest))
+    flags, steps = bench.schedule_flags(tmp_path / "small", 8.0, 128, min_steps=1560)
+    assert steps == 1560  # 8 epochs would be 312 steps: the floor wins
+    assert "--config.train.warmup_steps=468" in flags
+    assert "--config.train.eval_every=19" in flags  # half an epoch of 39 batches
+    _, steps = bench.schedule_flags(tmp_path / "large", 8.0, 128, min_steps=1560)
+    assert steps == 8 * 370  # 47,356 / 128 -> 370 batches per epoch
+    args = bench.parse_args(["--workdir", "w", "--quick"])
+    assert (args.epochs, args.min_steps) == (2.0, 0)
+    args = bench.parse_args(["--workdir", "w"])
+    assert (args.epochs, args.min_steps) == (8.0, 1560)
