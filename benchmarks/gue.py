@@ -221,7 +221,9 @@ def markdown(rows: list[dict]) -> str:
         multi = r["published_multi_seed"]
         multi_text = " / ".join(f"{v:.1f}" for v in multi.values()) if multi else "–"
         ref = r["dnabert2_published"]
-        minutes, seconds = divmod(int(round(r["wall_seconds"])), 60)
+        wall = r["wall_seconds"]
+        minutes, seconds = divmod(int(round(wall)), 60) if math.isfinite(wall) else (0, 0)
+        wall_text = f"{minutes} min {seconds:02d} s" if math.isfinite(wall) else "–"
         ens = r.get("ensemble")
         ens_text = f"{ens['test']['mcc']:.2f} ({ens['members']} members)" if ens else "–"
         kmer = r.get("kmer_floor")
@@ -236,7 +238,7 @@ def markdown(rows: list[dict]) -> str:
             f"| {r['task']} | {strand} | {r['seeds']} | {_pm(r['test_mcc'])} | {ens_text} | "
             f"{_pm(r['test_mcc_dev_threshold'])} | {_pm(r['valid_mcc'])} | {steps} | "
             f"{r['parameters'] / 1e3:.0f}k | "
-            f"{r['train_seq_per_s']:.0f} | {minutes} min {seconds:02d} s | "
+            f"{r['train_seq_per_s']:.0f} | {wall_text} | "
             f"{'–' if ref is None else f'{ref:.2f}'} | {multi_text} | "
             f"{kmer_text} |"
         )
@@ -304,6 +306,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="symmetric (RC augmentation and averaging; the recipe), oriented (neither), or "
         "dev: both on the first seed, the better dev MCC for every seed (ties: symmetric)",
     )
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="train nothing: the table of the runs whose seeds have all finished (a protocol "
+        "run in pieces), the others named on stderr",
+    )
     parser.add_argument("extra", nargs="*", help="more --config.* flags (after --)")
     args = parser.parse_args(argv)
     if args.quick:  # a path check: 2 epochs, no step floor
@@ -311,41 +319,66 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def task_row(args: argparse.Namespace, task_dir: Path, seeds: list[int]) -> dict:
+    """One task: converted once, its strand mode (probed on dev if asked), its seeds trained
+    (or, with --table-only, read), summarized with its ensemble and k-mer floor."""
+    name = task_dir.name
+    shards = args.workdir / "shards" / name
+    convert(task_dir, shards)
+    flags, _ = schedule_flags(shards, args.epochs, args.batch_size, args.min_steps)
+    base = f"{args.size}_{name}{args.run_name}"
+    probe, probe_wall = {}, {}  # strand mode -> dev MCC x100 of the first seed, wall s
+    if args.strand == "dev":  # both modes on the first seed; the better on dev goes on
+        for mode, mode_flags in STRAND_FLAGS.items():
+            probe_dir = args.workdir / f"{base}_{mode}"
+            record = train_or_read(args, probe_dir, shards, seeds[:1], flags + mode_flags)
+            stage = seed_results(probe_dir, seeds[:1])[0]
+            probe[mode] = 100 * stage["metrics"]["valid"]["mean"]["mcc"]
+            probe_wall[mode] = record["wall_seconds"]
+        mode = max(probe, key=lambda m: (probe[m], m == "symmetric"))
+    else:
+        mode = args.strand
+    workdir = args.workdir / f"{base}_{mode}"
+    record = train_or_read(args, workdir, shards, seeds, flags + STRAND_FLAGS[mode])
+    stages = seed_results(workdir, seeds)
+    ensemble = ensemble_metrics(workdir, shards, seeds) if len(seeds) > 1 else None
+    kmer = None if args.no_kmer else kmer_metrics(shards)
+    row = summarize(name, stages, record["wall_seconds"], args.batch_size, ensemble, kmer)
+    return row | {
+        "strand": mode,
+        "strand_dev_mcc": probe,  # the rejected mode's run is extra cost:
+        "probe_wall_seconds": sum(w for m, w in probe_wall.items() if m != mode),
+    }
+
+
+class Unfinished(Exception):
+    """A run that --table-only cannot report: some of its seeds have not finished."""
+
+
+def train_or_read(
+    args: argparse.Namespace, workdir: Path, shards: Path, seeds: list[int], flags: list[str]
+) -> dict:
+    """train_task, or with --table-only the finished runs' timing record (nothing trained)."""
+    if not args.table_only:
+        return train_task(args, workdir, shards, seeds, flags)
+    missing = sorted(set(seeds) - finished_seeds(workdir, seeds))
+    if missing:
+        raise Unfinished(f"{workdir}: seed(s) {', '.join(map(str, missing))} not finished")
+    timing = workdir / "timing.json"
+    return json.loads(timing.read_text()) if timing.exists() else {"wall_seconds": float("nan")}
+
+
 def main() -> None:
     args = parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    rows = []
+    rows, left_out = [], []
     for task_dir in all_tasks(args.gue) if args.all else task_dirs(args.tasks, args.gue):
-        name = task_dir.name
-        shards = args.workdir / "shards" / name
-        convert(task_dir, shards)
-        flags, _ = schedule_flags(shards, args.epochs, args.batch_size, args.min_steps)
-        base = f"{args.size}_{name}{args.run_name}"
-        probe, probe_wall = {}, {}  # strand mode -> dev MCC x100 of the first seed, wall s
-        if args.strand == "dev":  # both modes on the first seed; the better on dev goes on
-            for mode, mode_flags in STRAND_FLAGS.items():
-                probe_dir = args.workdir / f"{base}_{mode}"
-                record = train_task(args, probe_dir, shards, seeds[:1], flags + mode_flags)
-                stage = seed_results(probe_dir, seeds[:1])[0]
-                probe[mode] = 100 * stage["metrics"]["valid"]["mean"]["mcc"]
-                probe_wall[mode] = record["wall_seconds"]
-            mode = max(probe, key=lambda m: (probe[m], m == "symmetric"))
-        else:
-            mode = args.strand
-        workdir = args.workdir / f"{base}_{mode}"
-        record = train_task(args, workdir, shards, seeds, flags + STRAND_FLAGS[mode])
-        stages = seed_results(workdir, seeds)
-        ensemble = ensemble_metrics(workdir, shards, seeds) if len(seeds) > 1 else None
-        kmer = None if args.no_kmer else kmer_metrics(shards)
-        row = summarize(name, stages, record["wall_seconds"], args.batch_size, ensemble, kmer)
-        rows.append(
-            row
-            | {
-                "strand": mode,
-                "strand_dev_mcc": probe,  # the rejected mode's run is extra cost:
-                "probe_wall_seconds": sum(w for m, w in probe_wall.items() if m != mode),
-            }
-        )
+        try:
+            rows.append(task_row(args, task_dir, seeds))
+        except Unfinished as err:  # --table-only: report what has finished, name the rest
+            left_out.append(str(err))
+    for line in left_out:
+        print(f"left out of the table: {line}", file=sys.stderr)
     table = markdown(rows)
     print(f"\nrescnn:{args.size}, {args.epochs:g} epochs, seeds {args.seeds}\n")
     print(table)
@@ -353,7 +386,14 @@ def main() -> None:
     (args.workdir / "gue_benchmark.md").write_text(table + "\n")
     (args.workdir / "gue_benchmark.json").write_text(
         json.dumps(
-            {"size": args.size, "epochs": args.epochs, "seeds": seeds, "tasks": rows}, indent=2
+            {
+                "size": args.size,
+                "epochs": args.epochs,
+                "seeds": seeds,
+                "tasks": rows,
+                "left_out": left_out,
+            },
+            indent=2,
         )  # fmt: skip
     )
     print(f"\nwritten: {args.workdir / 'gue_benchmark.md'}, {args.workdir / 'gue_benchmark.json'}")

@@ -207,6 +207,22 @@ def test_gue_benchmark_all_runs_every_task_with_ensemble_and_floor(tmp_path):
     best_steps = ", ".join(f"{b}/{n}" for b, n in pairs)
     assert any(best_steps in line for line in body)
 
+    # --table-only trains nothing: the same table from the finished runs; an unfinished seed
+    # leaves its task out, named on stderr.
+    (out / "gue_benchmark.md").unlink()
+    split = cmd.index("--")
+    table_only = [*cmd[:split], "--table-only", *cmd[split:]]
+    proc = subprocess.run(table_only, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "gue_benchmark.md").read_text() == table
+    more_seeds = [("0,1,2" if c == "0,1" else c) for c in table_only]
+    proc = subprocess.run(more_seeds, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "tiny_task_a_" in proc.stderr and "seed(s) 2 not finished" in proc.stderr
+    assert not (out / "tiny_task_a_symmetric" / "seed_2").exists()  # nothing was trained
+    summary = json.loads((out / "gue_benchmark.json").read_text())
+    assert summary["tasks"] == [] and len(summary["left_out"]) == 2
+
 
 def _gue_benchmark():
     sys.path.insert(0, str(REPO / "benchmarks"))  # as when run as a script: its sibling modules
