@@ -245,6 +245,44 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict], path: Path) -> bool:
+    """Test MCC per task: each seed (dots), their mean (bar), the seed ensemble (diamond),
+    DNABERT-2's published run (red line) and the k-mer floor (grey line)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 3.0, 3.6))
+    for i, r in enumerate(rows):
+        mean, _ = _stats(r["test_mcc"])
+        ax.bar(i, mean, width=0.6, color="#9ecae1", label="mean over seeds" if i == 0 else None)
+        ax.plot([i] * len(r["test_mcc"]), r["test_mcc"], "k.", label="seeds" if i == 0 else None)
+        if r.get("ensemble"):
+            ax.plot(i, r["ensemble"]["test"]["mcc"], "D", color="#08519c", ms=5,
+                    label="seed ensemble" if i == 0 else None)  # fmt: skip
+        marks = (("dnabert2_published", "#d62728", "DNABERT-2 (1 run)"),
+                 ("kmer_floor", "grey", "k-mer floor"))  # fmt: skip
+        for key, color, label in marks:
+            value = r.get(key)
+            value = value["test_mcc"] if isinstance(value, dict) else value
+            if value is not None:
+                ax.hlines(value, i - 0.35, i + 0.35, color=color, lw=2,
+                          label=label if i == 0 else None)  # fmt: skip
+    ax.set_xticks(range(len(rows)), [r["task"] for r in rows], rotation=20, fontsize=8)
+    ax.set_ylabel("test MCC ×100")
+    low = min(v for line in ax.get_lines() for v in line.get_ydata()) if ax.get_lines() else 0
+    floors = [c.get_segments()[0][0][1] for c in ax.collections]  # the horizontal marks
+    ax.set_ylim(bottom=max(0.0, min([low, *floors]) - 5))  # bars from there: differences show
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 # How a task treats the two strands: "symmetric" (unstranded windows, e.g. ChIP peaks):
 # random reverse complement in training, both strands averaged at evaluation; "oriented"
 # (sequences given on a feature's strand, e.g. promoters around a TSS): neither.
@@ -396,7 +434,10 @@ def main() -> None:
             indent=2,
         )  # fmt: skip
     )
-    print(f"\nwritten: {args.workdir / 'gue_benchmark.md'}, {args.workdir / 'gue_benchmark.json'}")
+    written = [args.workdir / "gue_benchmark.md", args.workdir / "gue_benchmark.json"]
+    if plot(rows, args.workdir / "gue_benchmark.png"):
+        written.append(args.workdir / "gue_benchmark.png")
+    print(f"\nwritten: {', '.join(map(str, written))}")
 
 
 if __name__ == "__main__":

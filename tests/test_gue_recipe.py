@@ -201,6 +201,7 @@ def test_gue_benchmark_all_runs_every_task_with_ensemble_and_floor(tmp_path):
         assert row["kmer_floor"]["test_mcc"] > 50  # the planted word is easy for k-mers
     table = (out / "gue_benchmark.md").read_text()
     assert "seed ensemble" in table and "task_a" in table and "k-mer floor" in table
+    assert (out / "gue_benchmark.png").stat().st_size > 5_000
     header, rule, *body = table.splitlines()
     assert header.count("|") == rule.count("|") == body[0].count("|")  # one cell per column
     pairs = zip(row["best_step"], row["steps_run"], strict=True)
