@@ -221,9 +221,10 @@ def markdown(rows: list[dict]) -> str:
         multi = r["published_multi_seed"]
         multi_text = " / ".join(f"{v:.1f}" for v in multi.values()) if multi else "–"
         ref = r["dnabert2_published"]
-        wall = r["wall_seconds"]
-        minutes, seconds = divmod(int(round(wall)), 60) if math.isfinite(wall) else (0, 0)
-        wall_text = f"{minutes} min {seconds:02d} s" if math.isfinite(wall) else "–"
+        wall_text = "–"  # --table-only on runs with no timing record
+        if math.isfinite(r["wall_seconds"]):
+            minutes, seconds = divmod(int(round(r["wall_seconds"])), 60)
+            wall_text = f"{minutes} min {seconds:02d} s"
         ens = r.get("ensemble")
         ens_text = f"{ens['test']['mcc']:.2f} ({ens['members']} members)" if ens else "–"
         kmer = r.get("kmer_floor")
@@ -256,7 +257,9 @@ def plot(rows: list[dict], path: Path) -> bool:
     if not rows:
         return False
     fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 3.0, 3.6))
+    shown = []  # every value drawn: the bars start 5 below the lowest, so differences show
     for i, r in enumerate(rows):
+        shown += r["test_mcc"]
         mean, _ = _stats(r["test_mcc"])
         ax.bar(i, mean, width=0.6, color="#9ecae1", label="mean over seeds" if i == 0 else None)
         ax.plot([i] * len(r["test_mcc"]), r["test_mcc"], "k.", label="seeds" if i == 0 else None)
@@ -269,13 +272,12 @@ def plot(rows: list[dict], path: Path) -> bool:
             value = r.get(key)
             value = value["test_mcc"] if isinstance(value, dict) else value
             if value is not None:
+                shown.append(value)
                 ax.hlines(value, i - 0.35, i + 0.35, color=color, lw=2,
                           label=label if i == 0 else None)  # fmt: skip
     ax.set_xticks(range(len(rows)), [r["task"] for r in rows], rotation=20, fontsize=8)
     ax.set_ylabel("test MCC ×100")
-    low = min(v for line in ax.get_lines() for v in line.get_ydata()) if ax.get_lines() else 0
-    floors = [c.get_segments()[0][0][1] for c in ax.collections]  # the horizontal marks
-    ax.set_ylim(bottom=max(0.0, min([low, *floors]) - 5))  # bars from there: differences show
+    ax.set_ylim(bottom=max(0.0, min(shown) - 5))
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -292,11 +294,17 @@ STRAND_FLAGS = {
 }
 
 
+def timing_record(workdir: Path, none: float = float("nan")) -> dict:
+    """Wall time over every invocation that trained seeds of this run (reuses add none);
+    ``none`` where nothing was recorded."""
+    timing = workdir / "timing.json"
+    return json.loads(timing.read_text()) if timing.exists() else {"wall_seconds": none}
+
+
 def train_task(
     args: argparse.Namespace, workdir: Path, shards: Path, seeds: list[int], flags: list[str]
 ) -> dict:
     """Trains the seeds not yet finished in `workdir`; returns its timing record."""
-    timing = workdir / "timing.json"
     before = finished_seeds(workdir, seeds)
     started = time.perf_counter()
     run([sys.executable, "-m", "jaxssl.main", f"--config=configs/gue.py:{args.size}",
@@ -305,15 +313,14 @@ def train_task(
          f"--config.train.batch_size={args.batch_size}",
          "--config.train.progress_bar=False", *flags, *args.extra])  # fmt: skip
     wall = time.perf_counter() - started
-    # Wall time over every invocation that trained seeds of this task (reuses add none).
-    record = json.loads(timing.read_text()) if timing.exists() else {"wall_seconds": 0.0}
+    record = timing_record(workdir, none=0.0)
     trained = finished_seeds(workdir, seeds) - before
     if trained:
         record = {
             "wall_seconds": record["wall_seconds"] + wall,
             "seeds": sorted(set(record.get("seeds", [])) | trained | before),
         }
-        timing.write_text(json.dumps(record))
+        (workdir / "timing.json").write_text(json.dumps(record))
     return record
 
 
@@ -402,8 +409,7 @@ def train_or_read(
     missing = sorted(set(seeds) - finished_seeds(workdir, seeds))
     if missing:
         raise Unfinished(f"{workdir}: seed(s) {', '.join(map(str, missing))} not finished")
-    timing = workdir / "timing.json"
-    return json.loads(timing.read_text()) if timing.exists() else {"wall_seconds": float("nan")}
+    return timing_record(workdir)
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ both strands; jaxssl.data.overlap), checked against benchmarks/corpus_check.py's
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 
 import numpy as np
@@ -16,7 +15,7 @@ from jaxssl.data.reader import load_split
 from jaxssl.data.writer import ShardSetWriter
 from jaxssl.prep.corpus import build_corpus, window_starts
 from jaxssl.tokens import decode, encode
-from tests.conftest import REPO_ROOT
+from tests.benchmark_module import load_benchmark
 
 RC = str.maketrans("ACGTN", "TGCAN")
 
@@ -183,15 +182,6 @@ def test_window_starts_tile_and_end_flush():
     assert content.tolist() == [4, 4, 4, 4, 4, 4, 4, 4, 0]
 
 
-def _corpus_check():
-    spec = importlib.util.spec_from_file_location(
-        "corpus_check", REPO_ROOT / "benchmarks" / "corpus_check.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_overlap_not_containment(tmp_path):
     """A 101 bp test sequence t: split 41 + 60 over two windows, shifted by one base, with one
     mismatch, on the other strand; K = floor(101 / 2) = 50 bases, K - 1 kept."""
@@ -228,7 +218,7 @@ def test_overlap_not_containment(tmp_path):
 def test_overlap_index_matches_brute_force():
     """Short random strings over ACGT (with N) share runs often, on both strands; the index and
     corpus_check's string search agree window by window, for the default K and a fixed one."""
-    brute = _corpus_check()
+    brute = load_benchmark("corpus_check")
     rng = np.random.default_rng(3)
     base = rand(rng, 300)
 

@@ -4,7 +4,6 @@ relatives (any number of targets), tiny steps; its transductive-exposure screen 
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,18 +13,9 @@ import pytest
 
 from jaxssl.data.reader import load_split
 from jaxssl.tokens import decode
-from tests.conftest import REPO_ROOT
+from tests.benchmark_module import load_benchmark
 
 PROMOTER = "TTGACA" + "A" * 17 + "TATAAT"  # -35 box, spacer, -10 box
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "cross_genome_benchmark", REPO_ROOT / "benchmarks" / "cross_genome.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _revcomp(s: str) -> str:
@@ -66,7 +56,7 @@ def _genomes(root: Path, *, length: int = 24000, every: int = 600) -> list[Path]
 def test_cross_genome_benchmark_end_to_end(tmp_path, monkeypatch):
     pytest.importorskip("mappy")
     ref, rel_a, rel_b = _genomes(tmp_path)
-    bench = _load_benchmark()
+    bench = load_benchmark("cross_genome")
     work = tmp_path / "work"
     argv = [
         "--reference", str(ref), "--targets", str(rel_a), str(rel_b), "--workdir", str(work),
@@ -111,7 +101,7 @@ def test_transductive_exposure_is_excluded_and_a_target_without_labels_skipped(t
     """Target windows that share K = 32 of 64 bases with the target's own test windows leave
     the unlabeled (vs every test window) and carried (vs test_clean) sets; a target whose
     carried set is empty is reported and left out, not a crash; --transductive keeps all."""
-    bench = _load_benchmark()
+    bench = load_benchmark("cross_genome")
     rng = np.random.default_rng(5)
     r = ["".join(rng.choice(list("ACGT"), 64)) for _ in range(8)]
     clean, dirty = r[0], r[1]  # test windows: r[0] clean, r[1] not

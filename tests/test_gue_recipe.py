@@ -3,7 +3,6 @@ and `benchmarks/gue.py --all` end to end on two tiny synthetic tasks."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from jaxssl.models.rescnn import other_strand
 from jaxssl.tokens import reverse_complement
 from jaxssl.train_state import split_model
 from jaxssl.use.model import LoadedModel, Predictor
+from tests.benchmark_module import load_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"channels": 16, "dilations": (1, 2), "pool": "mean_max", "norm": "layer"}
@@ -225,17 +225,8 @@ def test_gue_benchmark_all_runs_every_task_with_ensemble_and_floor(tmp_path):
     assert summary["tasks"] == [] and len(summary["left_out"]) == 2
 
 
-def _gue_benchmark():
-    sys.path.insert(0, str(REPO / "benchmarks"))  # as when run as a script: its sibling modules
-    spec = importlib.util.spec_from_file_location("gue_benchmark", REPO / "benchmarks/gue.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_schedule_is_eight_epochs_with_a_step_floor_for_small_splits(tmp_path):
-    bench = _gue_benchmark()
+    bench = load_benchmark("gue")
     for name, count in (("small", 4904), ("large", 47356)):
         (tmp_path / name).mkdir()
         manifest = {"splits": {"train": {"count": count}}}

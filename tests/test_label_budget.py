@@ -14,6 +14,7 @@ from jaxssl.data.pipeline import load_split
 from jaxssl.data.writer import ShardSetWriter
 from jaxssl.datasets import budget_selection, parse_sources, resolve_stage_data
 from jaxssl.errors import ConfigError
+from tests.benchmark_module import load_benchmark
 
 TASKS = ["a", "b", "c"]
 
@@ -229,18 +230,8 @@ def test_label_budget_preset_parses():
         get_config("carried=truth")
 
 
-def _benchmark():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "label_budget.py"
-    spec = importlib.util.spec_from_file_location("label_budget_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmark_pairs_every_method_with_supervised_per_seed(tmp_path):
-    bench = _benchmark()
+    bench = load_benchmark("label_budget")
 
     def stage(name: str, auprc: float) -> dict:
         metrics = {t: {"auprc": auprc, "auroc": 0.5, "mcc": 0.0, "accuracy": 0.5}
@@ -267,7 +258,7 @@ def test_benchmark_pairs_every_method_with_supervised_per_seed(tmp_path):
 
 
 def test_benchmark_reports_the_kept_generation_and_its_lineage():
-    bench = _benchmark()
+    bench = load_benchmark("label_budget")
     run = {
         "pretrain": {"steps_run": 300},
         "pseudo_label": {"steps_run": 200},

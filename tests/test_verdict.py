@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from jaxssl.verdict import compare, markdown, paired_interval, plot, t_quantile_975
+from tests.benchmark_module import load_benchmark
 from tests.synthetic import make_motif_shards
 
 
@@ -60,17 +58,8 @@ def test_compare_pairs_seeds_and_the_table_says_the_word(tmp_path):
     assert plot(rows, tmp_path / "v.png") and (tmp_path / "v.png").stat().st_size > 5_000
 
 
-def _benchmark():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "verdict.py"
-    spec = importlib.util.spec_from_file_location("verdict_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmark_points_and_commands(tmp_path):
-    bench = _benchmark()
+    bench = load_benchmark("verdict")
     labeled = make_motif_shards(tmp_path / "set")
     positives = int(np.sum(bench.load_manifest(labeled).split("train")["positives"][0]))
     assert bench.max_positives("25", None) == 25
