@@ -369,6 +369,8 @@ def task_row(args: argparse.Namespace, task_dir: Path, seeds: list[int]) -> dict
     (or, with --table-only, read), summarized with its ensemble and k-mer floor."""
     name = task_dir.name
     shards = args.workdir / "shards" / name
+    if args.table_only and not (shards / "manifest.json").exists():
+        raise Unfinished(f"{shards}: not converted, so none of {name}'s seeds has run")
     convert(task_dir, shards)
     flags, _ = schedule_flags(shards, args.epochs, args.batch_size, args.min_steps)
     base = f"{args.size}_{name}{args.run_name}"

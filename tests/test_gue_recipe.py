@@ -209,20 +209,23 @@ def test_gue_benchmark_all_runs_every_task_with_ensemble_and_floor(tmp_path):
     assert any(best_steps in line for line in body)
 
     # --table-only trains nothing: the same table from the finished runs; an unfinished seed
-    # leaves its task out, named on stderr.
+    # leaves its task out, named on stderr; a task added since is named, not converted.
     (out / "gue_benchmark.md").unlink()
+    _write_task(gue / "task_c", 3)
     split = cmd.index("--")
     table_only = [*cmd[:split], "--table-only", *cmd[split:]]
     proc = subprocess.run(table_only, cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "gue_benchmark.md").read_text() == table
+    assert "task_c: not converted" in proc.stderr
+    assert not (out / "shards" / "task_c").exists()
     more_seeds = [("0,1,2" if c == "0,1" else c) for c in table_only]
     proc = subprocess.run(more_seeds, cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "tiny_task_a_" in proc.stderr and "seed(s) 2 not finished" in proc.stderr
     assert not (out / "tiny_task_a_symmetric" / "seed_2").exists()  # nothing was trained
     summary = json.loads((out / "gue_benchmark.json").read_text())
-    assert summary["tasks"] == [] and len(summary["left_out"]) == 2
+    assert summary["tasks"] == [] and len(summary["left_out"]) == 3
 
 
 def test_schedule_is_eight_epochs_with_a_step_floor_for_small_splits(tmp_path):
