@@ -8,17 +8,17 @@
         -- --config.model.hparams.gated=True
 
 A task is a folder with train/dev/test.csv[.gz] (GUE layout), or a name under --gue. Each is
-converted once with `python -m data_prep from-csv` (as benchmarks/gue_supervised.py does),
-then trained with `python -m jaxssl.main --config=configs/gue.py:SIZE --config.seeds=...`:
+converted once with `python -m data_prep from-csv` (as benchmarks/gue_supervised.py does), then
+trained with `python -m jaxssl.main --config=configs/gue.py:SIZE --config.seeds=...`:
 `--epochs` sets train.steps from the task's train split (warm-up 30 %, validation twice per
-epoch). Selection (checkpoint, early stopping, MCC threshold) uses the dev split only; the
-test split is evaluated once per seed. Prints and writes (WORKDIR/gue_benchmark.{md,json})
-test MCC x100 mean ± sd over seeds at 0.5 and at the dev-chosen threshold, parameters,
-training throughput (seq/s, validation included) and wall time per task, beside
-DNABERT-2's published single-run test MCC and published multi-seed means. Two more
-columns for binary tasks: the **seed ensemble** (the seeds' probabilities averaged, both
-strands, one predictor with seeds x the parameters; `jaxssl.use.model`) and the **k-mer
-floor** (logistic regression on 1..5-mer frequencies, L2 chosen on dev;
+epoch). Selection (checkpoint, early stopping, MCC threshold) uses the dev split only; the test
+split is evaluated once per seed. Prints and writes
+(WORKDIR/gue_benchmark{RUN_NAME}.{md,json,png}) test MCC x100 mean ± sd over seeds at 0.5 and
+at the dev-chosen threshold, parameters, training throughput (seq/s, validation included) and
+wall time per task, beside DNABERT-2's published single-run test MCC and published multi-seed
+means. Two more columns for binary tasks: the **seed ensemble** (the seeds' probabilities
+averaged, both strands, one predictor with seeds x the parameters; `jaxssl.use.model`) and the
+**k-mer floor** (logistic regression on 1..5-mer frequencies, L2 chosen on dev;
 `jaxssl/kmer_baseline.py`). `--all` runs every task folder under `--gue` (the six shared GUE
 human tasks). Finished runs are reused, so re-running only prints the table.
 """
@@ -429,22 +429,14 @@ def main() -> None:
     print(f"\nrescnn:{args.size}, {args.epochs:g} epochs, seeds {args.seeds}\n")
     print(table)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    (args.workdir / "gue_benchmark.md").write_text(table + "\n")
-    (args.workdir / "gue_benchmark.json").write_text(
-        json.dumps(
-            {
-                "size": args.size,
-                "epochs": args.epochs,
-                "seeds": seeds,
-                "tasks": rows,
-                "left_out": left_out,
-            },
-            indent=2,
-        )  # fmt: skip
+    # One name per --run-name, so a probe's table does not replace the protocol's.
+    md, js, png = (
+        args.workdir / f"gue_benchmark{args.run_name}.{x}" for x in ("md", "json", "png")
     )
-    written = [args.workdir / "gue_benchmark.md", args.workdir / "gue_benchmark.json"]
-    if plot(rows, args.workdir / "gue_benchmark.png"):
-        written.append(args.workdir / "gue_benchmark.png")
+    md.write_text(table + "\n")
+    summary = {"size": args.size, "epochs": args.epochs, "seeds": seeds, "tasks": rows}
+    js.write_text(json.dumps(summary | {"left_out": left_out}, indent=2))
+    written = [md, js, *([png] if plot(rows, png) else [])]
     print(f"\nwritten: {', '.join(map(str, written))}")
 
 

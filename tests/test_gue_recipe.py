@@ -226,6 +226,13 @@ def test_gue_benchmark_all_runs_every_task_with_ensemble_and_floor(tmp_path):
     assert not (out / "tiny_task_a_symmetric" / "seed_2").exists()  # nothing was trained
     summary = json.loads((out / "gue_benchmark.json").read_text())
     assert summary["tasks"] == [] and len(summary["left_out"]) == 3
+    # A --run-name writes its own table: the protocol's is not replaced.
+    protocol_table = (out / "gue_benchmark.md").read_text()
+    probe = [*table_only[:split], "--run-name", "_probe", *table_only[split:]]
+    proc = subprocess.run(probe, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(json.loads((out / "gue_benchmark_probe.json").read_text())["left_out"]) == 3
+    assert (out / "gue_benchmark.md").read_text() == protocol_table
 
 
 def test_schedule_is_eight_epochs_with_a_step_floor_for_small_splits(tmp_path):
