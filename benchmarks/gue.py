@@ -434,8 +434,9 @@ def main() -> None:
         args.workdir / f"gue_benchmark{args.run_name}.{x}" for x in ("md", "json", "png")
     )
     md.write_text(table + "\n")
-    summary = {"size": args.size, "epochs": args.epochs, "seeds": seeds, "tasks": rows}
-    js.write_text(json.dumps(summary | {"left_out": left_out}, indent=2))
+    summary = {"size": args.size, "epochs": args.epochs, "seeds": seeds, "tasks": rows,
+               "left_out": left_out}  # fmt: skip
+    js.write_text(json.dumps(summary, indent=2))
     written = [md, js, *([png] if plot(rows, png) else [])]
     print(f"\nwritten: {', '.join(map(str, written))}")
 
