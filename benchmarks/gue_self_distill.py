@@ -1,24 +1,28 @@
 """Self-distillation on clean real sequence, then the GUE recipe, vs the same recipe from scratch.
 
-    python benchmarks/gue_self_distill.py --workdir runs/gue_sd --tasks prom_core_tata \
-        --seeds 0,1,2 --epochs 40 --pretrain-steps 2000 -- --config.model.hparams.pool=mean_max
+    python benchmarks/gue_self_distill.py --workdir runs/gue_bench --pretrain-only
+    python benchmarks/gue_self_distill.py --workdir runs/gue_bench --tasks tf0,tf2 --seeds 0,1,2
 
 1. Every GUE task folder under --gue (and every --tasks folder) is converted once with
    ``data_prep from-csv`` (as benchmarks/gue.py does).
 2. The pre-training corpus (``data_prep corpus``, 101 bp): the train splits of all those tasks
    (labels dropped), the human CTCF peak and background windows and the two C. jejuni genomes
-   of ``../shared/data`` when present, minus every window that holds a valid or test sequence
-   of any of those tasks, or lies inside one, on either strand (exact), and minus repeats.
+   of ``../shared/data`` when present, minus every window that shares a run of called bases
+   with a valid or test sequence of any of those tasks, on either strand, and minus repeats.
 3. One pre-training run (``configs/gue_self_distill.py``, stage ``pretrain``, seed 0; its
-   validation loss on tf0's dev split, labels ignored).
-4. For each task and seed, two runs of ``configs/gue.py`` with identical flags (steps,
-   schedule, augmentation, early stopping on dev MCC): ``finetune`` starts from the
-   pre-trained backbone (``init_from``, head excluded), ``scratch`` from a random one. The
-   pre-training steps are the method's extra compute, not given to the control: the control's
-   best step and early stop say whether more steps would have helped it.
+   validation loss on the first 101-bp task's dev split, labels ignored). ``--pretrain-only``
+   stops here (pre-train once, then fine-tune tasks in parallel processes).
+4. For each task and seed, two runs of ``configs/gue.py`` with the flags of
+   ``benchmarks/gue.py`` (its epochs, step floor, strand mode, schedule and early stopping on
+   dev MCC): ``scratch`` is benchmarks/gue.py's own run directory (``SIZE_TASK_STRAND``; with
+   the same --workdir its finished table runs are the control, untouched), ``finetune``
+   (``SIZE_TASK_STRAND_sd{RUN_NAME}``) the same flags started from the pre-trained backbone
+   (``init_from``, head excluded). The pre-training steps are the method's extra compute, not
+   given to the control: the control's best step and early stop say whether more steps would
+   have helped it.
 
-Prints and writes (WORKDIR/gue_self_distill.{md,json}) test MCC x100 mean ± sd of both arms,
-the paired per-seed difference and the dev MCC. Finished runs are reused.
+Prints and writes (WORKDIR/gue_self_distill{RUN_NAME}.{md,json}) test MCC x100 mean ± sd of
+both arms, the paired per-seed difference and the dev MCC. Finished runs are reused.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from gue import _pm, convert, schedule_flags, seed_results, task_dirs
+from gue import STRAND_FLAGS, _pm, convert, schedule_flags, seed_results, task_dirs, train_task
 from gue_supervised import DNABERT2_MCC, run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,8 +68,21 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--size", default="base", help="rescnn size (configs/gue.py)")
     parser.add_argument("--epochs", type=float, default=8.0)
+    parser.add_argument(
+        "--min-steps", type=int, default=1560, help="step floor, as benchmarks/gue.py"
+    )
+    parser.add_argument("--strand", choices=sorted(STRAND_FLAGS), default="symmetric")
+    parser.add_argument(
+        "--pretrain-only", action="store_true", help="build the corpus and pre-train; no task"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--pretrain-steps", type=int, default=2000)
+    parser.add_argument(
+        "--fasta",
+        default=None,
+        help="FASTA files added to the corpus, a,b,c ('' for none); default: the CTCF windows "
+        "and C. jejuni genomes of ../shared/data that are present",
+    )
     parser.add_argument(
         "--run-name",
         default="",
@@ -89,7 +106,10 @@ def main() -> None:
     pooled = sorted({*every_gue, *task_dirs(args.tasks, args.gue)}, key=lambda p: p.name)
     for task_dir in pooled:
         convert(task_dir, shards_root / task_dir.name)
-    fasta = [SHARED / f for f in FASTA_SOURCES if (SHARED / f).is_file()]
+    if args.fasta is None:
+        fasta = [SHARED / f for f in FASTA_SOURCES if (SHARED / f).is_file()]
+    else:
+        fasta = [Path(f.strip()) for f in args.fasta.split(",") if f.strip()]
     corpus = build_corpus(args.workdir, [shards_root / p.name for p in pooled], fasta)
     valid_101 = next(
         (shards_root / p.name for p in pooled
@@ -115,29 +135,30 @@ def main() -> None:
     pretrain_wall = json.loads(timing.read_text())["wall_seconds"] if timing.exists() else None
     pre = seed_results(pretrain, [0], "pretrain")[0]
 
+    if args.pretrain_only:
+        print(f"pre-trained: {pretrain / 'seed_0' / 'pretrain'} (best step {pre['best_step']})")
+        return
+    seed_list = [int(s) for s in seeds.split(",")]
+    arm_args = argparse.Namespace(size=args.size, batch_size=args.batch_size, extra=extra)
     rows = []
     for task_dir in task_dirs(args.tasks, args.gue):
         name = task_dir.name
         shards = shards_root / name
-        flags, steps = schedule_flags(shards, args.epochs, args.batch_size)
-        common = [sys.executable, "-m", "jaxssl.main", f"--config=configs/gue.py:{args.size}",
-                  f"--config.data.path={shards}", f"--config.seeds={seeds}",
-                  f"--config.train.batch_size={args.batch_size}",
-                  "--config.train.progress_bar=False", *flags, *extra]  # fmt: skip
+        flags, steps = schedule_flags(shards, args.epochs, args.batch_size, args.min_steps)
+        flags += STRAND_FLAGS[args.strand]
+        scratch = args.workdir / f"{args.size}_{name}_{args.strand}"  # benchmarks/gue.py's run
         arms = {
-            "scratch": [],
-            "finetune": [
-                f"--config.init_from={pretrain / 'seed_0' / 'pretrain'}",
-                "--config.init_exclude=head",
-            ],
-        }
-        results = {}
-        for arm, arm_flags in arms.items():
-            workdir = args.workdir / f"{args.size}_{name}_{arm}"
-            if arm == "finetune":
-                workdir = workdir.with_name(workdir.name + args.run_name)
-            run([*common, f"--workdir={workdir}", *arm_flags])
-            results[arm] = seed_results(workdir, [int(s) for s in seeds.split(",")])
+            "scratch": (scratch, []),
+            "finetune": (
+                scratch.with_name(f"{scratch.name}_sd{args.run_name}"),
+                [f"--config.init_from={pretrain / 'seed_0' / 'pretrain'}",
+                 "--config.init_exclude=head"],
+            ),
+        }  # fmt: skip
+        results, wall = {}, {}
+        for arm, (workdir, arm_flags) in arms.items():
+            wall[arm] = train_task(arm_args, workdir, shards, seed_list, flags + arm_flags)
+            results[arm] = seed_results(workdir, seed_list)
         test = {
             a: [100 * r["metrics"]["test"]["mean"]["mcc"] for r in rs] for a, rs in results.items()
         }
@@ -155,6 +176,7 @@ def main() -> None:
             "wins": int(sum(d > 0 for d in diff)),
             "best_step": {a: [r["best_step"] for r in rs] for a, rs in results.items()},
             "steps_run": {a: [r["steps_run"] for r in rs] for a, rs in results.items()},
+            "wall_seconds": {a: w["wall_seconds"] for a, w in wall.items()},
             "dnabert2_published": DNABERT2_MCC.get(name),
         })  # fmt: skip
 
@@ -184,7 +206,8 @@ def main() -> None:
     out_json = out_md.with_name(out_md.name.removesuffix(".md") + ".json")
     out_md.write_text(table + "\n")
     out_json.write_text(json.dumps({
-        "size": args.size, "epochs": args.epochs, "pretrain_steps": args.pretrain_steps,
+        "size": args.size, "epochs": args.epochs, "min_steps": args.min_steps,
+        "strand": args.strand, "pretrain_steps": args.pretrain_steps,
         "pretrain_train_seconds": pre["train_seconds"],
         "pretrain_wall_seconds": pretrain_wall, "run_name": args.run_name, "extra": args.extra,
         "corpus": corpus_meta, "tasks": rows}, indent=2))  # fmt: skip

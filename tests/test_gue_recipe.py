@@ -251,3 +251,69 @@ def test_schedule_is_eight_epochs_with_a_step_floor_for_small_splits(tmp_path):
     assert (args.epochs, args.min_steps) == (2.0, 0)
     args = bench.parse_args(["--workdir", "w"])
     assert (args.epochs, args.min_steps) == (8.0, 1560)
+
+
+def _write_101bp_task(folder: Path, seed: int) -> None:
+    """A planted-word task of 101-bp windows (the pre-training corpus's length)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", 256), ("dev", 64), ("test", 64)):
+        tokens = rng.integers(0, 4, (n, 101))
+        labels = rng.random(n) < 0.5
+        for i in np.flatnonzero(labels):
+            start = rng.integers(0, 95)
+            tokens[i, start : start + 6] = [2, 0, 3, 0, 2, 2]  # GATAGG
+        rows = ["sequence,label"] + [
+            f"{''.join('ACGT'[t] for t in row)},{int(y)}"
+            for row, y in zip(tokens, labels, strict=True)
+        ]
+        (folder / f"{split}.csv").write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.slow
+def test_gue_self_distill_controls_with_the_gue_benchmark_runs_themselves(tmp_path):
+    """The scratch arm is benchmarks/gue.py's finished run (reused, not retrained); the
+    fine-tuned arm has the same flags plus the pre-trained backbone."""
+    gue = tmp_path / "gue"
+    _write_101bp_task(gue / "task_a", 1)
+    out = tmp_path / "bench"
+    common = [
+        "--workdir", str(out), "--gue", str(gue), "--tasks", "task_a", "--seeds", "0,1",
+        "--size", "tiny", "--epochs", "2", "--min-steps", "0", "--batch-size", "32",
+    ]  # fmt: skip
+    tiny = ["--config.model.hparams.channels=8", "--config.model.hparams.dilations=1,2",
+            "--config.eval.batch_size=64"]  # fmt: skip
+    bench = [sys.executable, "benchmarks/gue.py", *common, "--no-kmer", "--", *tiny]
+    proc = subprocess.run(bench, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table_row = json.loads((out / "gue_benchmark.json").read_text())["tasks"][0]
+    scratch = out / "tiny_task_a_symmetric"
+    done = {s: (scratch / f"seed_{s}" / "gue" / "done.json").stat().st_mtime_ns for s in (0, 1)}
+
+    pre = ["--config.pretrain.train.warmup_steps=1", "--config.pretrain.train.eval_every=2",
+           "--config.pretrain.train.checkpoint_every=2"]  # fmt: skip
+    sd = [sys.executable, "benchmarks/gue_self_distill.py", *common, "--pretrain-steps", "4",
+          "--fasta", "", "--", *tiny, *pre]  # fmt: skip
+    split = sd.index("--")
+    only = [*sd[:split], "--pretrain-only", *sd[split:]]
+    proc = subprocess.run(only, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pretrained = out / "pretrain_tiny" / "seed_0" / "pretrain"
+    assert (pretrained / "done.json").exists()
+    assert not (out / "tiny_task_a_symmetric_sd").exists()  # --pretrain-only: no task
+    corpus = json.loads((out / "corpus" / "manifest.json").read_text())["metadata"]
+    assert corpus["counts"]["written"] == 256  # the train split only: --fasta '' adds none
+
+    proc = subprocess.run(sd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for s in (0, 1):  # the control was read, not retrained
+        assert (scratch / f"seed_{s}" / "gue" / "done.json").stat().st_mtime_ns == done[s]
+    stage = json.loads((out / "tiny_task_a_symmetric_sd" / "seed_1" / "gue" /
+                        "stage_config.json").read_text())  # fmt: skip
+    assert str(pretrained) in json.dumps(stage)
+    row = json.loads((out / "gue_self_distill.json").read_text())["tasks"][0]
+    assert row["test_mcc"]["scratch"] == pytest.approx(table_row["test_mcc"])
+    diff = np.subtract(row["test_mcc"]["finetune"], row["test_mcc"]["scratch"])
+    assert row["paired_difference"] == pytest.approx(list(diff))
+    assert row["wins"] == int(np.sum(diff > 0))
+    assert "task_a" in (out / "gue_self_distill.md").read_text()
