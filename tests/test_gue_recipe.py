@@ -316,4 +316,7 @@ def test_gue_self_distill_controls_with_the_gue_benchmark_runs_themselves(tmp_pa
     diff = np.subtract(row["test_mcc"]["finetune"], row["test_mcc"]["scratch"])
     assert row["paired_difference"] == pytest.approx(list(diff))
     assert row["wins"] == int(np.sum(diff > 0))
+    for arm in ("scratch", "finetune"):
+        assert len(row["first_dev_mcc"][arm]) == 2
+        assert all(-100 <= v <= 100 for v in row["first_dev_mcc"][arm])
     assert "task_a" in (out / "gue_self_distill.md").read_text()
