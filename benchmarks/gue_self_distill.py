@@ -69,15 +69,20 @@ def build_corpus(workdir: Path, shard_sets: list[Path], fasta: list[Path]) -> Pa
     return corpus
 
 
-def first_dev_mcc(workdir: Path, seeds: list[int]) -> list[float]:
-    """Dev MCC x100 at each seed's first evaluation (half an epoch in): how far ahead a
-    pre-trained start is before the schedule, not the backbone, decides the figure."""
-    first = []
+EARLY = 0.1  # share of the schedule over which a pre-trained start should show
+
+
+def early_dev_mcc(workdir: Path, seeds: list[int], max_steps: int) -> list[float]:
+    """Best dev MCC x100 of each seed within the first EARLY share of the schedule (the first
+    evaluation at least): how far ahead a start is before the schedule, not the backbone,
+    decides the figure (a useful backbone shows here; see docs/results/self_distillation.md)."""
+    early = []
     for seed in seeds:
         lines = (workdir / f"seed_{seed}" / STAGE / "metrics.jsonl").read_text().splitlines()
-        valid = next(m for m in map(json.loads, lines) if m.get("split") == "valid")
-        first.append(100 * valid["mean_mcc"])
-    return first
+        valid = [m for m in map(json.loads, lines) if m.get("split") == "valid"]
+        within = [m for m in valid if m["step"] <= EARLY * max_steps] or valid[:1]
+        early.append(100 * max(m["mean_mcc"] for m in within))
+    return early
 
 
 def main() -> None:
@@ -175,11 +180,11 @@ def main() -> None:
                  "--config.init_exclude=head"],
             ),
         }  # fmt: skip
-        results, wall, first = {}, {}, {}
+        results, wall, early = {}, {}, {}
         for arm, (workdir, arm_flags) in arms.items():
             wall[arm] = train_task(arm_args, workdir, shards, seed_list, flags + arm_flags)
             results[arm] = seed_results(workdir, seed_list)
-            first[arm] = first_dev_mcc(workdir, seed_list)
+            early[arm] = early_dev_mcc(workdir, seed_list, steps)
         test = {
             a: [100 * r["metrics"]["test"]["mean"]["mcc"] for r in rs] for a, rs in results.items()
         }
@@ -193,7 +198,7 @@ def main() -> None:
             "max_steps": steps,
             "test_mcc": test,
             "dev_mcc": dev,
-            "first_dev_mcc": first,
+            "early_dev_mcc": early,
             "paired_difference": diff,
             "wins": int(sum(d > 0 for d in diff)),
             "best_step": {a: [r["best_step"] for r in rs] for a, rs in results.items()},
@@ -204,7 +209,8 @@ def main() -> None:
 
     lines = [
         "| task | seeds | from scratch | fine-tuned | paired fine-tuned − scratch | wins "
-        "| dev MCC scratch / fine-tuned | dev MCC at the first evaluation scratch / fine-tuned "
+        "| dev MCC scratch / fine-tuned | best dev MCC in the first 10 % of steps, scratch / "
+        "fine-tuned "
         "| best step / steps run, scratch / fine-tuned (max) | DNABERT-2 |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -219,8 +225,8 @@ def main() -> None:
             f"| {r['task']} | {r['seeds']} | {_pm(r['test_mcc']['scratch'])} | "
             f"{_pm(r['test_mcc']['finetune'])} | {_pm(r['paired_difference'])} | "
             f"{r['wins']}/{len(r['paired_difference'])} | {_pm(r['dev_mcc']['scratch'])} / "
-            f"{_pm(r['dev_mcc']['finetune'])} | {_pm(r['first_dev_mcc']['scratch'])} / "
-            f"{_pm(r['first_dev_mcc']['finetune'])} | {steps['scratch']} / {steps['finetune']} "
+            f"{_pm(r['dev_mcc']['finetune'])} | {_pm(r['early_dev_mcc']['scratch'])} / "
+            f"{_pm(r['early_dev_mcc']['finetune'])} | {steps['scratch']} / {steps['finetune']} "
             f"({r['max_steps']}) | {r['dnabert2_published'] or '–'} |"
         )
     corpus_meta = json.loads((corpus / "manifest.json").read_text())["metadata"]

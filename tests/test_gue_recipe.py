@@ -317,6 +317,19 @@ def test_gue_self_distill_controls_with_the_gue_benchmark_runs_themselves(tmp_pa
     assert row["paired_difference"] == pytest.approx(list(diff))
     assert row["wins"] == int(np.sum(diff > 0))
     for arm in ("scratch", "finetune"):
-        assert len(row["first_dev_mcc"][arm]) == 2
-        assert all(-100 <= v <= 100 for v in row["first_dev_mcc"][arm])
+        assert len(row["early_dev_mcc"][arm]) == 2
+        assert all(-100 <= v <= 100 for v in row["early_dev_mcc"][arm])
     assert "task_a" in (out / "gue_self_distill.md").read_text()
+
+
+def test_early_dev_mcc_is_the_best_evaluation_in_the_first_tenth(tmp_path):
+    bench = load_benchmark("gue_self_distill")
+    stage = tmp_path / "seed_0" / "gue"
+    stage.mkdir(parents=True)
+    records = [{"step": 10, "split": "train", "loss": 0.7}]
+    records += [{"step": s, "split": "valid", "mean_mcc": m} for s, m in
+                ((10, 0.2), (20, 0.5), (30, 0.1), (200, 0.9))]  # fmt: skip
+    (stage / "metrics.jsonl").write_text("\n".join(map(json.dumps, records)) + "\n")
+    assert bench.early_dev_mcc(tmp_path, [0], max_steps=200) == [pytest.approx(50.0)]
+    # No evaluation inside the first tenth: the first one stands in.
+    assert bench.early_dev_mcc(tmp_path, [0], max_steps=50) == [pytest.approx(20.0)]
