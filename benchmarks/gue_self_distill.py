@@ -46,6 +46,8 @@ from gue import (
 )
 from gue_supervised import DNABERT2_MCC, run
 
+from jaxssl.verdict import paired_interval
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 FASTA_SOURCES = (
@@ -200,6 +202,7 @@ def main() -> None:
             "dev_mcc": dev,
             "early_dev_mcc": early,
             "paired_difference": diff,
+            "paired": paired_interval(diff),  # mean, 95 % paired-t interval, word
             "wins": int(sum(d > 0 for d in diff)),
             "best_step": {a: [r["best_step"] for r in rs] for a, rs in results.items()},
             "steps_run": {a: [r["steps_run"] for r in rs] for a, rs in results.items()},
@@ -208,13 +211,20 @@ def main() -> None:
         })  # fmt: skip
 
     lines = [
-        "| task | seeds | from scratch | fine-tuned | paired fine-tuned − scratch | wins "
+        "| task | seeds | from scratch | fine-tuned | paired fine-tuned − scratch [95 % interval] "
+        "| wins | verdict "
         "| dev MCC scratch / fine-tuned | best dev MCC in the first 10 % of steps, scratch / "
         "fine-tuned "
         "| best step / steps run, scratch / fine-tuned (max) | DNABERT-2 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        paired = r["paired"]
+        interval = (
+            f"{paired['mean']:+.2f} [{paired['low']:+.2f}, {paired['high']:+.2f}]"
+            if paired["n"] > 1
+            else f"{paired['mean']:+.2f}"
+        )
         steps = {
             a: ", ".join(
                 f"{b}/{n}" for b, n in zip(r["best_step"][a], r["steps_run"][a], strict=True)
@@ -223,8 +233,9 @@ def main() -> None:
         }
         lines.append(
             f"| {r['task']} | {r['seeds']} | {_pm(r['test_mcc']['scratch'])} | "
-            f"{_pm(r['test_mcc']['finetune'])} | {_pm(r['paired_difference'])} | "
-            f"{r['wins']}/{len(r['paired_difference'])} | {_pm(r['dev_mcc']['scratch'])} / "
+            f"{_pm(r['test_mcc']['finetune'])} | {interval} | "
+            f"{r['wins']}/{len(r['paired_difference'])} | {paired['word']} | "
+            f"{_pm(r['dev_mcc']['scratch'])} / "
             f"{_pm(r['dev_mcc']['finetune'])} | {_pm(r['early_dev_mcc']['scratch'])} / "
             f"{_pm(r['early_dev_mcc']['finetune'])} | {steps['scratch']} / {steps['finetune']} "
             f"({r['max_steps']}) | {r['dnabert2_published'] or '–'} |"

@@ -316,6 +316,10 @@ def test_gue_self_distill_controls_with_the_gue_benchmark_runs_themselves(tmp_pa
     diff = np.subtract(row["test_mcc"]["finetune"], row["test_mcc"]["scratch"])
     assert row["paired_difference"] == pytest.approx(list(diff))
     assert row["wins"] == int(np.sum(diff > 0))
+    paired = row["paired"]
+    assert paired["mean"] == pytest.approx(float(np.mean(diff)))
+    assert paired["low"] <= paired["mean"] <= paired["high"]
+    assert paired["word"] in ("wins", "ties", "loses")
     for arm in ("scratch", "finetune"):
         assert len(row["early_dev_mcc"][arm]) == 2
         assert all(-100 <= v <= 100 for v in row["early_dev_mcc"][arm])
