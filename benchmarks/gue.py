@@ -204,6 +204,11 @@ def summarize(
     }
 
 
+def best_of_run(best_steps: list[int], steps_run: list[int]) -> str:
+    """'best/run' per seed: a best step at the end says the schedule, not dev MCC, stopped it."""
+    return ", ".join(f"{b}/{n}" for b, n in zip(best_steps, steps_run, strict=True))
+
+
 def _pm(values: list[float]) -> str:
     mean, sd = _stats(values)
     return "–" if math.isnan(mean) else f"{mean:.2f} ± {sd:.2f}"
@@ -233,8 +238,7 @@ def markdown(rows: list[dict]) -> str:
         strand = r.get("strand", "symmetric")
         if probe:  # chosen on the first seed's dev MCC
             strand += " (dev " + " / ".join(f"{m[:3]} {v:.1f}" for m, v in probe.items()) + ")"
-        # A best step at the end of the run says the schedule stopped the task, not dev MCC.
-        steps = ", ".join(f"{b}/{n}" for b, n in zip(r["best_step"], r["steps_run"], strict=True))
+        steps = best_of_run(r["best_step"], r["steps_run"])
         lines.append(
             f"| {r['task']} | {strand} | {r['seeds']} | {_pm(r['test_mcc'])} | {ens_text} | "
             f"{_pm(r['test_mcc_dev_threshold'])} | {_pm(r['valid_mcc'])} | {steps} | "

@@ -38,6 +38,7 @@ from gue import (
     STAGE,
     STRAND_FLAGS,
     _pm,
+    best_of_run,
     convert,
     schedule_flags,
     seed_results,
@@ -202,8 +203,8 @@ def main() -> None:
             "dev_mcc": dev,
             "early_dev_mcc": early,
             "paired_difference": diff,
-            "paired": paired_interval(diff),  # mean, 95 % paired-t interval, word
-            "wins": int(sum(d > 0 for d in diff)),
+            "paired": (paired := paired_interval(diff)),  # mean, 95 % paired-t interval, word
+            "wins": paired["wins"],
             "best_step": {a: [r["best_step"] for r in rs] for a, rs in results.items()},
             "steps_run": {a: [r["steps_run"] for r in rs] for a, rs in results.items()},
             "wall_seconds": {a: w["wall_seconds"] for a, w in wall.items()},
@@ -225,12 +226,7 @@ def main() -> None:
             if paired["n"] > 1
             else f"{paired['mean']:+.2f}"
         )
-        steps = {
-            a: ", ".join(
-                f"{b}/{n}" for b, n in zip(r["best_step"][a], r["steps_run"][a], strict=True)
-            )
-            for a in ("scratch", "finetune")
-        }
+        steps = {a: best_of_run(r["best_step"][a], r["steps_run"][a]) for a in r["steps_run"]}
         lines.append(
             f"| {r['task']} | {r['seeds']} | {_pm(r['test_mcc']['scratch'])} | "
             f"{_pm(r['test_mcc']['finetune'])} | {interval} | "
