@@ -486,7 +486,6 @@ def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
     problems = []
     replaced: set[str] = set()
     main = is_main_process()
-    defaults = default_settings()
     kept: dict[str, str] = {}  # stage -> hash of the record its dependents must name
     for sp in plan.stages:
         upstream = {dep: kept.get(dep, h) for dep, h in sp.record["upstream"].items()}
@@ -494,6 +493,7 @@ def check_stored_configs(plan: RunPlan, rerun: set[str]) -> None:
         stored = read_record(sp.stage_dir)
         if stored is not None:
             stored = canonical_record(stored)
+            defaults = default_settings(sp.record["config"].get("model.name"))
             current = without_added_defaults(sp.record, stored, defaults)
             if stored == current:
                 # Keep the stored record (settings added since keep their old behaviour), so

@@ -21,6 +21,7 @@ from ml_collections import ConfigDict
 
 from jaxssl.config import base_config
 from jaxssl.errors import StaleStageError
+from jaxssl.models import default_hparams, model_names
 from jaxssl.objectives import objective_version
 from jaxssl.report import write_json_atomic
 
@@ -94,9 +95,15 @@ def stage_record(
     return record
 
 
-def default_settings() -> dict[str, Any]:
-    """Every shared setting at its default, flattened as in a record."""
-    return flatten(json.loads(base_config().to_json_best_effort()))
+def default_settings(model_name: str | None = None) -> dict[str, Any]:
+    """Every shared setting at its default, flattened as in a record; with ``model_name``, that
+    model's hyperparameters at their defaults too (a hyperparameter added to a model later,
+    at a default that keeps the old behaviour, then leaves the model's finished stages valid)."""
+    settings = flatten(json.loads(base_config().to_json_best_effort()))
+    if model_name in model_names():
+        hparams = json.loads(json.dumps(default_hparams(model_name)))  # tuples as a record's lists
+        settings.update(flatten({"model": {"hparams": hparams}}))
+    return settings
 
 
 def without_added_defaults(current: dict, stored: dict, defaults: dict[str, Any]) -> dict:

@@ -15,7 +15,7 @@ from flax import nnx
 
 from jaxssl.kmer_baseline import fit_logistic, kmer_floor, kmer_frequencies, predict_logistic
 from jaxssl.models import build_model, count_params
-from jaxssl.models.rescnn import other_strand
+from jaxssl.models.rescnn import bin_edges, other_strand
 from jaxssl.tokens import reverse_complement
 from jaxssl.train_state import split_model
 from jaxssl.use.model import LoadedModel, Predictor
@@ -88,6 +88,40 @@ def test_edge_pad_equals_n_padded_input_and_crops_the_features():
     np.testing.assert_allclose(np.asarray(seq), np.asarray(full)[:, 16:86], atol=1e-6)
     with pytest.raises(ValueError, match="edge_pad must be >= 0"):
         build_model("rescnn", num_outputs=1, seq_len=70, rngs=nnx.Rngs(0), edge_pad=-1)
+
+
+def test_pool_bins_pool_each_stretch_of_the_window_on_its_own():
+    binned = build_model(
+        "rescnn", num_outputs=1, seq_len=70, rngs=nnx.Rngs(0), **SMALL | {"pool_bins": 3}
+    )
+    whole = build_model("rescnn", num_outputs=1, seq_len=70, rngs=nnx.Rngs(0), **SMALL)
+    tokens = jnp.asarray(_tokens(5, 70, seed=4))
+    seq, pooled = binned.features(tokens)
+    assert seq.shape == (5, 70, 16) and pooled.shape == (5, 3 * 32)
+    h = np.asarray(seq)
+    by_hand = np.concatenate(
+        [np.concatenate([h[:, a:b].mean(1), h[:, a:b].max(1)], -1) for a, b in bin_edges(70, 3)],
+        -1,
+    )
+    np.testing.assert_allclose(
+        np.asarray(pooled), np.asarray(binned.pool_norm(jnp.asarray(by_hand))), atol=1e-5
+    )
+    # Same trunk weights, one bin: the whole-window model (only head and pool norm widen).
+    np.testing.assert_allclose(h, np.asarray(whole.features(tokens)[0]), atol=1e-6)
+    # Two more bins of 32 pooled features: pool LayerNorm scale and bias, one head weight each.
+    assert count_params(binned) - count_params(whole) == 2 * 64 + 64
+    assert bin_edges(70, 3) == [(0, 23), (23, 47), (47, 70)]
+    assert bin_edges(5, 5) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    with pytest.raises(ValueError, match="pool_bins must be >= 1"):
+        build_model("rescnn", num_outputs=1, seq_len=70, rngs=nnx.Rngs(0), pool_bins=0)
+    with pytest.raises(ValueError, match="pool_bins > 1 with rc_gate"):
+        build_model(
+            "rescnn", num_outputs=1, seq_len=70, rngs=nnx.Rngs(0), pool_bins=2, rc_gate=True
+        )
+    with pytest.raises(ValueError, match="pool_bins=8 is more than the 4 positions"):
+        build_model(
+            "rescnn", num_outputs=1, seq_len=4, rngs=nnx.Rngs(0), **SMALL | {"pool_bins": 8}
+        )(jnp.asarray(_tokens(1, 4)))
 
 
 def test_other_strand_pairs_each_row_with_its_partner_base_by_base():

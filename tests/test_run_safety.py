@@ -636,3 +636,29 @@ def test_negative_early_stopping_settings_are_refused(key):
     config.train[key] = -1
     with pytest.raises(ConfigError, match=f"config.train.{key} must be >= 0"):
         validate_stage(resolve_stage(with_stage_slots(config), "main"))
+
+
+def test_a_model_hyperparameter_added_since_a_stage_ran_keeps_it(motif_data, tmp_path):
+    """A model's stored record predates one of its hyperparameters (rescnn's pool_bins, added
+    at 1 = the old whole-window pooling): the finished stage is still valid; set away from
+    the model's default it is a change, named."""
+    from jaxssl.config import base_config
+    from jaxssl.stage_plan import check_stored_configs, plan_stages
+    from jaxssl.stored_config import write_record
+
+    def rescnn_config(**hparams):
+        config = _config(motif_data, steps=20)
+        config.model = base_config("rescnn").model
+        config.model.hparams.update(hparams)
+        return config
+
+    plan = plan_stages(rescnn_config(), tmp_path / "w")
+    (stage,) = plan.stages
+    old = {**stage.record, "config": dict(stage.record["config"])}
+    assert old["config"]["model.hparams.pool_bins"] == 1
+    del old["config"]["model.hparams.pool_bins"]  # written before pool_bins existed
+    stage.stage_dir.mkdir(parents=True)
+    write_record(stage.stage_dir, old)
+    check_stored_configs(plan, rerun=set())  # nothing stale
+    with pytest.raises(StaleStageError, match="model.hparams.pool_bins"):
+        check_stored_configs(plan_stages(rescnn_config(pool_bins=2), tmp_path / "w"), set())
