@@ -19,7 +19,8 @@ reverse complement by construction (not by augmentation), at twice the compute.
 ``pool_bins`` splits the window into that many contiguous stretches of positions and pools
 each on its own (the head sees where along the window a feature fired, not only whether):
 in a fixed window aligned on a landmark (a core promoter's TSS, a ChIP peak's summit) position
-is signal that whole-window pooling discards.
+is signal that whole-window pooling discards (with ``edge_pad``, the padded window is cut).
+No gain on GUE prom_core_all or tf0 with 4 stretches (docs/results/gue_recipe.md); default 1.
 ``edge_pad`` adds that many N (all-zero) positions at each end of the window inside the model,
 before the stem, and pools over them too: every layer then sees a wide border of the same
 padding features, which on the 70-bp core promoters was worth about 25 dev MCC points to the
