@@ -232,10 +232,11 @@ class ResCNN(SequenceModel):
             raise ValueError(f"rescnn: norm must be one of {NORMS}, got {norm!r}")
         if not dilations or any(int(d) < 1 for d in dilations):
             raise ValueError(f"rescnn: dilations must be positive integers, got {dilations!r}")
+        pooled = (2 if pool == "mean_max" else 1) * channels * int(pool_bins)
         super().__init__(
             num_outputs=num_outputs,
             seq_len=seq_len,
-            feature_dim=(2 if pool == "mean_max" else 1) * channels * int(pool_bins),
+            feature_dim=pooled,
             seq_feature_dim=channels,
             head_dropout=head_dropout,
             hparams=pick_hparams(self.DEFAULT_HPARAMS, locals()),
@@ -262,7 +263,6 @@ class ResCNN(SequenceModel):
                 for d in dilations
             ]
         )
-        pooled = (2 if pool == "mean_max" else 1) * channels * int(pool_bins)
         self.pool_norm = nnx.LayerNorm(pooled, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
 
     @property
@@ -304,7 +304,7 @@ class ResCNN(SequenceModel):
 
 def bin_edges(length: int, bins: int) -> list[tuple[int, int]]:
     """``bins`` contiguous [start, end) stretches covering 0..length, sizes differing by at most
-    one (the same cut as numpy.array_split); every stretch holds at least one position."""
+    one (cut at round(i * length / bins)); every stretch holds at least one position."""
     bins = int(bins)
     if bins > length:
         raise ValueError(f"rescnn: pool_bins={bins} is more than the {length} positions pooled")
